@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what herald's build, tests and `make run` need, from Debian's packages and the
+# npm registry only. Idempotent: a second run installs nothing and takes a second.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+
+packages=(
+    build-essential cmake ninja-build ccache pkg-config
+    libboost1.81-dev libboost-json1.81-dev
+    nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
+    libsqlite3-dev libssl-dev
+    libgtest-dev libgmock-dev libbenchmark-dev
+    curl nodejs npm
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        # nodejs from another repository satisfies the need for Node and npm alike.
+        if [[ "$p" == nodejs || "$p" == npm ]] && command -v node >/dev/null && command -v npm >/dev/null; then
+            continue
+        fi
+        missing+=("$p")
+    fi
+done
+
+if ((${#missing[@]})); then
+    sudo=""
+    if [[ $(id -u) -ne 0 ]]; then
+        command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+        sudo="sudo"
+    fi
+    echo "install-deps: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Real-client test dependencies (the `eventsource` package), pinned by package-lock.json.
+if [[ ! -d "$here/tests/node_modules/eventsource" ]]; then
+    echo "install-deps: installing npm test clients"
+    (cd "$here/tests" && npm ci --no-audit --no-fund --loglevel=error)
+fi

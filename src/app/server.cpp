@@ -1,0 +1,207 @@
+// `herald serve`: store, hub, workers and the HTTP layer wired together, signals handled
+// on the main thread, and a shutdown that ends every stream before the process exits.
+#include "app/server.hpp"
+
+#include <csignal>
+#include <future>
+#include <iostream>
+#include <stdexcept>
+#include <thread>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
+
+#include "base/clock.hpp"
+#include "http/context.hpp"
+#include "hub/hub.hpp"
+#include "net/worker.hpp"
+#include "ops/metrics.hpp"
+#include "store/memory/memory_store.hpp"
+
+namespace herald::app {
+
+namespace asio = boost::asio;
+
+namespace {
+
+std::unique_ptr<log::EventLog> open_store(const config::Config& config) {
+    const std::string& url = config.store.url;
+    if (url == "memory") {
+        store::Retention retention;
+        retention.max_events = config.history.max_events;
+        retention.max_bytes = config.history.max_bytes;
+        retention.max_age_ms = static_cast<std::int64_t>(config.history.max_age_seconds) * 1000;
+        return std::make_unique<store::MemoryStore>(retention);
+    }
+    throw std::runtime_error("store " + url +
+                             ": only the memory store is available in this build "
+                             "(sqlite and redis are not built yet)");
+}
+
+// Publishes `TOPIC DATA` lines from standard input until it ends.
+void publish_lines(hub::Hub& hub) {
+    std::string line;
+    while (std::getline(std::cin, line)) {
+        if (!line.empty() && line.back() == '\r') {
+            line.pop_back();
+        }
+        if (line.empty()) {
+            continue;
+        }
+        const auto space = line.find(' ');
+        log::NewEvent ev;
+        ev.topics.push_back(line.substr(0, space));
+        ev.data = space == std::string::npos ? std::string() : line.substr(space + 1);
+        if (hub::is_system_topic(ev.topics.front())) {
+            spdlog::warn("stdin: nobody may publish to {}", ev.topics.front());
+            continue;
+        }
+        auto result = hub.publish(std::move(ev));
+        if (result.error != hub::PublishError::none) {
+            spdlog::warn("stdin: publish failed");
+        }
+    }
+    spdlog::info("stdin closed; still serving");
+}
+
+} // namespace
+
+int run_serve(const config::Config& config, const ServeOptions& options) {
+    std::signal(SIGPIPE, SIG_IGN);
+    unsigned threads = config.server.threads;
+    if (threads == 0) {
+        threads = std::max(1U, std::thread::hardware_concurrency());
+    }
+    if (threads > hub::kMaxWorkers) {
+        throw std::runtime_error("server.threads: at most " + std::to_string(hub::kMaxWorkers));
+    }
+
+    std::unique_ptr<log::EventLog> store = open_store(config);
+    std::vector<std::unique_ptr<net::Worker>> workers;
+    for (unsigned i = 0; i < threads; ++i) {
+        workers.push_back(std::make_unique<net::Worker>(i));
+    }
+    hub::Hub* hub_ptr = nullptr; // set right below; drains only run once workers start
+    hub::Hub hub(*store, threads, [&workers, &hub_ptr](unsigned w) {
+        hub::Shard* shard = &hub_ptr->shard(w);
+        asio::post(workers[w]->io(), [shard] { shard->drain(); });
+    });
+    hub_ptr = &hub;
+
+    http::Services services{config, hub, {}, {}, {}};
+    std::vector<std::unique_ptr<http::WorkerContext>> contexts;
+    for (unsigned i = 0; i < threads; ++i) {
+        contexts.push_back(std::make_unique<http::WorkerContext>(services, *workers[i], hub.shard(i)));
+        services.workers.push_back(contexts.back().get());
+    }
+    std::vector<const net::WorkerStats*> stats;
+    for (auto& c : contexts) {
+        stats.push_back(&c->stats);
+    }
+    services.render_metrics = [&hub, stats] { return ops::render_metrics(hub, stats); };
+
+    // Bind every listener before serving: the first picks the port when 0 was asked for.
+    boost::system::error_code ec;
+    auto address = asio::ip::make_address(config.server.host, ec);
+    if (ec) {
+        throw std::runtime_error("server.host: not an IP address: " + config.server.host);
+    }
+    std::uint16_t port = config.server.port;
+    for (auto& w : workers) {
+        try {
+            port = w->listen({address, port});
+        } catch (const boost::system::system_error& e) {
+            throw std::runtime_error("cannot listen on " + config.server.host + ":" +
+                                     std::to_string(port) + ": " + e.code().message());
+        }
+    }
+
+    for (unsigned i = 0; i < threads; ++i) {
+        http::WorkerContext* ctx = contexts[i].get();
+        workers[i]->start([ctx](net::tcp::socket s) { http::serve_connection(*ctx, std::move(s)); },
+                          [ctx, &hub, i](base::MonoClock::time_point now) {
+                              http::sweep(*ctx, now);
+                              if (i == 0) {
+                                  hub.expire(base::unix_ms());
+                              }
+                          });
+    }
+    if (config.auth.tokens.empty() && config.auth.jwt_secret.empty() &&
+        config.auth.jwt_public_key_file.empty()) {
+        spdlog::warn("no credentials configured: the hub is open to anyone who can reach it");
+    }
+    spdlog::info("herald {} listening on http://{}:{} ({} workers, store {})", HERALD_VERSION,
+                 config.server.host, port, threads, config.store.url);
+
+    // The main thread handles signals and the $sys/connections announcements.
+    asio::io_context main_io(1);
+    asio::signal_set signals(main_io, SIGINT, SIGTERM, SIGHUP);
+    std::function<void()> wait_signal = [&] {
+        signals.async_wait([&](boost::system::error_code sig_ec, int signo) {
+            if (sig_ec) {
+                return;
+            }
+            if (signo == SIGHUP) {
+                spdlog::info("SIGHUP: no tokens to reload in this build");
+                wait_signal();
+                return;
+            }
+            spdlog::info("{}: shutting down", signo == SIGINT ? "SIGINT" : "SIGTERM");
+            main_io.stop();
+        });
+    };
+    wait_signal();
+    asio::steady_timer announcer(main_io);
+    std::function<void()> announce = [&] {
+        announcer.expires_after(std::chrono::milliseconds(100));
+        announcer.async_wait([&](boost::system::error_code timer_ec) {
+            if (timer_ec) {
+                return;
+            }
+            hub.announce_connections();
+            announce();
+        });
+    };
+    announce();
+
+    if (options.publish_stdin) {
+        // Blocking reads on their own thread; left running at exit (it may be in read()).
+        std::thread(publish_lines, std::ref(hub)).detach();
+    }
+
+    main_io.run();
+
+    // Shutdown: refuse new streams, stop accepting, end every connection on its worker
+    // (queued frames are written first), then stop the loops.
+    services.draining.store(true);
+    std::vector<std::future<void>> closed;
+    for (unsigned i = 0; i < threads; ++i) {
+        workers[i]->stop_accepting();
+        auto done = std::make_shared<std::promise<void>>();
+        closed.push_back(done->get_future());
+        http::WorkerContext* ctx = contexts[i].get();
+        asio::post(workers[i]->io(), [ctx, done] {
+            http::close_all(*ctx);
+            done->set_value();
+        });
+    }
+    for (auto& f : closed) {
+        if (f.wait_for(std::chrono::seconds(3)) != std::future_status::ready) {
+            spdlog::warn("a worker did not close its connections in time");
+        }
+    }
+    for (auto& w : workers) {
+        w->stop();
+    }
+    for (auto& w : workers) {
+        w->join();
+    }
+    spdlog::info("stopped");
+    return 0;
+}
+
+} // namespace herald::app

@@ -1,0 +1,109 @@
+// herald's configuration: the plain structs every module reads, and load(), which builds
+// them from defaults, a TOML file, the environment and command-line flags, in that order of
+// increasing precedence, and refuses bad input with the source, the key and the reason.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace herald::config {
+
+struct ServerConfig {
+    std::string host = "0.0.0.0";
+    std::uint16_t port = 8080;
+    unsigned threads = 0; // 0: one worker per core
+    unsigned keepalive_seconds = 15;
+    unsigned retry_ms = 3000;
+    std::size_t max_body_bytes = 1048576;
+    std::size_t slow_client_bytes = 1048576;
+    std::vector<std::string> cors_origins;
+    std::string static_dir;                // key "static"
+    unsigned request_timeout_seconds = 10; // headers (and body) must arrive within this
+    unsigned max_topics_per_event = 64;
+};
+
+enum class SyncMode { full, normal };
+
+struct StoreConfig {
+    std::string url = "memory"; // memory | sqlite:PATH | redis://HOST:PORT
+    SyncMode sync = SyncMode::full;
+};
+
+struct HistoryConfig {
+    std::size_t max_events = 10000;
+    std::size_t max_bytes = 5000000;
+    unsigned max_age_seconds = 0; // 0: no age limit
+};
+
+struct Grants {
+    std::vector<std::string> subscribe;
+    std::vector<std::string> publish;
+};
+
+struct TokenConfig {
+    std::string token;
+    std::vector<std::string> subscribe;
+    std::vector<std::string> publish;
+    bool admin = false;
+};
+
+struct AuthConfig {
+    std::string jwt_secret;
+    std::string jwt_public_key_file;
+    Grants anonymous;
+    std::vector<TokenConfig> tokens;
+};
+
+struct LogConfig {
+    std::string level = "info"; // trace|debug|info|warn|error|off
+};
+
+struct Config {
+    ServerConfig server;
+    StoreConfig store;
+    HistoryConfig history;
+    AuthConfig auth;
+    LogConfig log;
+    std::string source; // the config file it was read from, empty if none
+};
+
+// A configuration that cannot be used. what() is "<source>: <key>: <reason>" (or
+// "<source>: <reason>" when no single key is at fault, as for a file that does not parse),
+// e.g. "herald.toml: server.port: expected an integer from 0 to 65535, got \"abc\"". The
+// source is the file path, "environment <VAR>" or "command line". Token values never appear.
+class ConfigError : public std::runtime_error {
+  public:
+    ConfigError(std::string source, std::string key, std::string reason);
+
+    [[nodiscard]] const std::string& source() const noexcept { return source_; }
+    [[nodiscard]] const std::string& key() const noexcept { return key_; }
+    [[nodiscard]] const std::string& reason() const noexcept { return reason_; }
+
+  private:
+    std::string source_;
+    std::string key_;
+    std::string reason_;
+};
+
+// Builds the config: the defaults, then the TOML file at `path` (when non-empty), then the
+// environment `env`, then `overrides` (flag values keyed by dotted name, "server.port", as
+// strings, applied in order). Flag beats env beats file. Throws ConfigError.
+//
+// The file: unknown sections and keys, wrong types and out-of-range values are errors.
+// The environment: `PORT` sets server.port; `HERALD_<SECTION>_<KEY>` with SECTION one of
+// SERVER, STORE, HISTORY, AUTH, LOG sets <section>.<key> (KEY lowercased; lists are
+// comma-separated; HERALD_AUTH_ANONYMOUS_SUBSCRIBE sets auth.anonymous.subscribe) and wins
+// over PORT; other HERALD_ variables (HERALD_URL, HERALD_TOKEN...) are not config and are
+// ignored. auth.tokens can only be set in the file.
+[[nodiscard]] Config load(const std::string& path, const std::map<std::string, std::string>& env,
+                          const std::vector<std::pair<std::string, std::string>>& overrides);
+
+// A snapshot of the process environment, for load().
+[[nodiscard]] std::map<std::string, std::string> environment();
+
+} // namespace herald::config

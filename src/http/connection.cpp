@@ -1,0 +1,587 @@
+// The connection state machine: read a request (Beast's parser, alive only while reading),
+// answer it or become a stream; a stream writes its queued frames with non-blocking gathered
+// writes and waits for writability only when the socket is full.
+#include "http/connection.hpp"
+
+#include <array>
+#include <span>
+
+#include <boost/asio/post.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/url/url_view.hpp>
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "http/handlers.hpp"
+
+namespace herald::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using boost::system::error_code;
+
+namespace {
+
+constexpr std::size_t kHeaderLimit = 8 * 1024;
+constexpr std::size_t kMaxIov = 64;
+// A connection idle between keep-alive requests is closed after this long.
+constexpr auto kIdleTimeout = std::chrono::seconds(60);
+
+const base::BufferRef& keepalive_frame() {
+    static const base::BufferRef frame = base::BufferRef::copy_of(":\n\n");
+    return frame;
+}
+
+bool is_event_frame(const base::BufferRef& frame) {
+    return frame.size() > 3 && frame.view().substr(0, 3) == "id:";
+}
+
+} // namespace
+
+struct Connection::ReadState {
+    beast::flat_buffer buffer;
+    std::optional<beast::http::request_parser<beast::http::string_body>> parser;
+};
+
+// ---- ConnectionList ----
+
+void ConnectionList::link(Connection& c) noexcept {
+    c.prev_ = nullptr;
+    c.next_ = head_;
+    if (head_ != nullptr) {
+        head_->prev_ = &c;
+    }
+    head_ = &c;
+    ++size_;
+}
+
+void ConnectionList::unlink(Connection& c) noexcept {
+    if (c.prev_ != nullptr) {
+        c.prev_->next_ = c.next_;
+    } else if (head_ == &c) {
+        head_ = c.next_;
+    } else {
+        return; // not linked
+    }
+    if (c.next_ != nullptr) {
+        c.next_->prev_ = c.prev_;
+    }
+    c.prev_ = c.next_ = nullptr;
+    --size_;
+}
+
+// ---- Connection ----
+
+Connection::Connection(WorkerContext& ctx, net::tcp::socket socket)
+    : ctx_(ctx), socket_(std::move(socket)), connected_at_ms_(base::unix_ms()),
+      id_((static_cast<std::uint64_t>(ctx.worker.index()) << 48) | ++ctx.next_connection) {
+    ctx_.connections.link(*this);
+    net::WorkerStats::add(ctx_.stats.connections_total);
+    net::WorkerStats::add(ctx_.stats.connections_open);
+}
+
+Connection::~Connection() {
+    close();
+}
+
+void Connection::start() {
+    error_code ec;
+    socket_.set_option(net::tcp::no_delay(true), ec);
+    socket_.non_blocking(true, ec);
+    deadline_ = base::MonoClock::now() +
+                std::chrono::seconds(ctx_.services.config.server.request_timeout_seconds);
+    read_request();
+}
+
+void Connection::close() {
+    if (state_ == State::closed) {
+        return;
+    }
+    if (state_ == State::streaming) {
+        ctx_.shard.unsubscribe(*this);
+    }
+    state_ = State::closed;
+    error_code ec;
+    socket_.close(ec);
+    ctx_.connections.unlink(*this);
+    ctx_.stats.connections_open.store(
+        ctx_.stats.connections_open.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+    queue_.clear();
+    read_.reset();
+}
+
+// Between keep-alive requests, wait for the first byte without holding a read buffer.
+void Connection::wait_request() {
+    state_ = State::idle;
+    deadline_ = base::MonoClock::now() + kIdleTimeout;
+    socket_.async_wait(net::tcp::socket::wait_read,
+                       [self = shared_from_this()](error_code ec) {
+                           if (ec || self->state_ != State::idle) {
+                               return;
+                           }
+                           self->deadline_ =
+                               base::MonoClock::now() +
+                               std::chrono::seconds(
+                                   self->ctx_.services.config.server.request_timeout_seconds);
+                           self->read_request();
+                       });
+}
+
+void Connection::read_request() {
+    state_ = State::reading;
+    if (!read_) {
+        read_ = std::make_unique<ReadState>();
+    }
+    read_->parser.emplace();
+    read_->parser->header_limit(kHeaderLimit);
+    read_->parser->body_limit(ctx_.services.config.server.max_body_bytes);
+    beast::http::async_read(socket_, read_->buffer, *read_->parser,
+                            [self = shared_from_this()](error_code ec, std::size_t) {
+                                self->on_read(ec);
+                            });
+}
+
+void Connection::on_read(error_code ec) {
+    if (state_ != State::reading) {
+        return; // closed by the sweep meanwhile
+    }
+    if (ec) {
+        if (ec == beast::http::error::header_limit) {
+            fail(431, "the request's header section is larger than 8 KiB",
+                 net::Reject::header_too_large);
+        } else if (ec == beast::http::error::body_limit) {
+            fail(413,
+                 "the request body is larger than server.max_body_bytes (" +
+                     std::to_string(ctx_.services.config.server.max_body_bytes) + " bytes)",
+                 net::Reject::body_too_large);
+        } else if (ec.category() ==
+                       beast::http::make_error_code(beast::http::error::end_of_stream).category() &&
+                   ec != beast::http::error::end_of_stream &&
+                   ec != beast::http::error::partial_message) {
+            fail(400, "malformed HTTP request: " + ec.message(), net::Reject::bad_request);
+        } else {
+            close(); // the peer went away
+        }
+        return;
+    }
+
+    auto& msg = read_->parser->get();
+    Request request;
+    request.method = std::string(msg.method_string());
+    request.target = std::string(msg.target());
+    auto url = boost::urls::parse_uri_reference(request.target);
+    if (!url || request.target.empty() || request.target.front() != '/') {
+        fail(400, "malformed request target", net::Reject::bad_request);
+        return;
+    }
+    request.path = url->path();
+    for (auto param : url->params(boost::urls::encoding_opts(true))) {
+        request.query.emplace_back(std::move(param.key), std::move(param.value));
+    }
+    if (auto it = msg.find(beast::http::field::content_type); it != msg.end()) {
+        request.content_type = std::string(it->value());
+    }
+    if (auto it = msg.find(beast::http::field::accept); it != msg.end()) {
+        request.accept = std::string(it->value());
+    }
+    if (auto it = msg.find("Last-Event-ID"); it != msg.end()) {
+        request.last_event_id = std::string(it->value());
+    }
+    request.keep_alive = msg.keep_alive();
+    request.body = std::move(msg.body());
+    dispatch(std::move(request));
+}
+
+void Connection::dispatch(Request&& request) {
+    const std::string& path = request.path;
+    const std::string& method = request.method;
+    auto& services = ctx_.services;
+    auto& stats = ctx_.stats;
+    auto only = [&](std::string_view allowed) {
+        Response r = json_error(405, "method " + method + " is not allowed on " + path);
+        r.headers.emplace_back("Allow", std::string(allowed));
+        stats.reject(net::Reject::method_not_allowed);
+        respond(std::move(r), request.keep_alive);
+    };
+
+    if (path == "/events") {
+        if (method == "GET") {
+            start_stream(request);
+        } else if (method == "POST") {
+            respond(handle_publish(services, stats, request), request.keep_alive);
+        } else if (method == "OPTIONS") {
+            Response r;
+            r.status = 204;
+            r.content_type.clear();
+            r.headers.emplace_back("Allow", "GET, POST, OPTIONS");
+            respond(std::move(r), request.keep_alive);
+        } else {
+            only("GET, POST, OPTIONS");
+        }
+        return;
+    }
+    if (path == "/status" || path == "/topics" || path == "/metrics" || path == "/healthz" ||
+        path == "/readyz" || path == "/") {
+        if (method != "GET") {
+            only("GET");
+            return;
+        }
+        if (path == "/status") {
+            state_ = State::responding;
+            const bool keep_alive = request.keep_alive;
+            gather_status(ctx_, [self = shared_from_this(), keep_alive](Response r) {
+                if (self->state_ == State::responding) {
+                    self->respond(std::move(r), keep_alive);
+                }
+            });
+        } else if (path == "/topics") {
+            respond(handle_topics(services), request.keep_alive);
+        } else if (path == "/metrics") {
+            respond(handle_metrics(services), request.keep_alive);
+        } else if (path == "/healthz") {
+            respond(handle_healthz(), request.keep_alive);
+        } else if (path == "/readyz") {
+            respond(handle_readyz(services), request.keep_alive);
+        } else {
+            Response r;
+            r.status = 302;
+            r.content_type.clear();
+            r.headers.emplace_back("Location", "/dashboard/");
+            respond(std::move(r), request.keep_alive);
+        }
+        return;
+    }
+    stats.reject(net::Reject::not_found);
+    respond(json_error(404, "no such endpoint: " + path), request.keep_alive);
+}
+
+void Connection::respond(Response&& response, bool keep_alive) {
+    if (state_ == State::closed) {
+        return;
+    }
+    keep_alive = keep_alive && !ctx_.services.draining.load(std::memory_order_relaxed);
+    state_ = State::responding;
+    deadline_ = base::MonoClock::now() +
+                std::chrono::seconds(ctx_.services.config.server.request_timeout_seconds);
+    out_ = serialize(response, keep_alive);
+    asio::async_write(socket_, asio::buffer(out_),
+                      [self = shared_from_this(), keep_alive](error_code ec, std::size_t n) {
+                          if (self->state_ != State::responding) {
+                              return;
+                          }
+                          net::WorkerStats::add(self->ctx_.stats.bytes_out, n);
+                          self->out_ = std::string();
+                          if (ec) {
+                              self->close();
+                          } else if (!keep_alive) {
+                              self->linger();
+                          } else if (self->read_ && self->read_->buffer.size() > 0) {
+                              self->read_request(); // a pipelined request is waiting
+                          } else {
+                              self->read_.reset();
+                              self->wait_request();
+                          }
+                      });
+}
+
+void Connection::fail(int status, std::string_view message, net::Reject reason) {
+    ctx_.stats.reject(reason);
+    respond(json_error(status, message), false);
+}
+
+// After a response that ends the connection: stop sending, then read and drop what the
+// client still sends until it closes, so that closing does not reset the connection
+// under the response before the client has read it.
+void Connection::linger() {
+    state_ = State::lingering;
+    read_.reset();
+    error_code ec;
+    socket_.shutdown(net::tcp::socket::shutdown_send, ec);
+    if (ec) {
+        close();
+        return;
+    }
+    socket_.async_wait(net::tcp::socket::wait_read, [self = shared_from_this()](error_code wait_ec) {
+        if (self->state_ != State::lingering) {
+            return;
+        }
+        if (wait_ec) {
+            self->close();
+            return;
+        }
+        std::array<char, 4096> sink{};
+        error_code read_ec;
+        std::size_t n = self->socket_.read_some(asio::buffer(sink), read_ec);
+        if (read_ec == asio::error::would_block) {
+            self->linger();
+        } else if (read_ec || n == 0) {
+            self->close();
+        } else {
+            self->linger();
+        }
+    });
+}
+
+void Connection::start_stream(const Request& request) {
+    const auto& server = ctx_.services.config.server;
+    if (ctx_.services.draining.load(std::memory_order_relaxed)) {
+        // A passing refusal: EventSource gives up on anything but 200, so answer 200 and
+        // close, and the client comes back (to another node, or to us once restarted).
+        Response r;
+        r.content_type = "text/event-stream; charset=utf-8";
+        r.body = "retry: " + std::to_string(server.retry_ms) + "\n\n";
+        respond(std::move(r), false);
+        return;
+    }
+    auto parsed = parse_subscription(request, ctx_.stats);
+    if (auto* refusal = std::get_if<Response>(&parsed)) {
+        respond(std::move(*refusal), request.keep_alive);
+        return;
+    }
+    auto& sub = std::get<Subscription>(parsed);
+
+    state_ = State::streaming;
+    read_.reset(); // an idle subscriber holds no read buffer
+    hub::SubscribeResult result =
+        ctx_.shard.subscribe(*this, std::move(sub.interest), sub.last_event_id);
+
+    std::string head =
+        "HTTP/1.1 200 OK\r\n"
+        "Server: herald\r\n"
+        "Content-Type: text/event-stream; charset=utf-8\r\n"
+        "Cache-Control: no-cache\r\n"
+        "X-Accel-Buffering: no\r\n";
+    if (result.resume_header) {
+        head += "Last-Event-ID: " + *result.resume_header + "\r\n";
+    }
+    head += "Connection: close\r\n\r\nretry: " + std::to_string(server.retry_ms) + "\n\n";
+
+    queue_.reserve(1 + result.replay.events.size());
+    queue(base::BufferRef::copy_of(head));
+    for (const auto& ev : result.replay.events) {
+        queue(ev->frame);
+    }
+    backlog_frames_ = queue_.size();
+    backlog_bytes_ = queued_bytes_;
+    last_write_ = base::MonoClock::now();
+    watch_peer();
+    flush();
+}
+
+// A subscriber sends nothing after its request; readability means it closed (or sent
+// junk, which is dropped). No buffer is held while waiting.
+void Connection::watch_peer() {
+    socket_.async_wait(net::tcp::socket::wait_read, [self = shared_from_this()](error_code ec) {
+        if (self->state_ != State::streaming) {
+            return;
+        }
+        if (ec) {
+            self->close();
+            return;
+        }
+        std::array<char, 512> sink{};
+        error_code read_ec;
+        std::size_t n = self->socket_.read_some(asio::buffer(sink), read_ec);
+        if ((read_ec && read_ec != asio::error::would_block) || (!read_ec && n == 0)) {
+            self->close();
+            return;
+        }
+        self->watch_peer();
+    });
+}
+
+void Connection::queue(base::BufferRef frame) {
+    queued_bytes_ += frame.size();
+    queue_.push_back(std::move(frame));
+}
+
+void Connection::deliver(const log::Event& event) {
+    if (slow_ || state_ != State::streaming) {
+        return;
+    }
+    queue(event.frame);
+    const std::size_t live =
+        queued_bytes_ > backlog_bytes_ ? queued_bytes_ - backlog_bytes_ : 0;
+    if (live > ctx_.services.config.server.slow_client_bytes) {
+        slow_ = true; // closed in flush(): the shard is iterating its lists now
+    }
+}
+
+void Connection::flush() {
+    if (state_ != State::streaming) {
+        return;
+    }
+    if (slow_) {
+        net::WorkerStats::add(ctx_.stats.slow_disconnects);
+        spdlog::info("closing slow subscriber {:x}: more than {} bytes unsent", id_,
+                     ctx_.services.config.server.slow_client_bytes);
+        close();
+        return;
+    }
+    if (write_blocked_) {
+        return;
+    }
+    std::size_t written_total = 0;
+    while (qhead_ < queue_.size()) {
+        std::array<asio::const_buffer, kMaxIov> bufs;
+        std::size_t n = 0;
+        for (std::size_t i = qhead_; i < queue_.size() && n < kMaxIov; ++i, ++n) {
+            const auto& frame = queue_[i];
+            const std::size_t skip = i == qhead_ ? head_offset_ : 0;
+            bufs[n] = asio::const_buffer(frame.data() + skip, frame.size() - skip);
+        }
+        error_code ec;
+        const std::size_t written =
+            socket_.write_some(std::span<const asio::const_buffer>(bufs.data(), n), ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+            write_blocked_ = true;
+            socket_.async_wait(net::tcp::socket::wait_write,
+                               [self = shared_from_this()](error_code wait_ec) {
+                                   self->write_blocked_ = false;
+                                   if (self->state_ != State::streaming) {
+                                       return;
+                                   }
+                                   if (wait_ec) {
+                                       self->close();
+                                   } else {
+                                       self->flush();
+                                   }
+                               });
+            break;
+        }
+        if (ec) {
+            close();
+            return;
+        }
+        written_total += written;
+        consume(written);
+    }
+    if (written_total > 0) {
+        net::WorkerStats::add(ctx_.stats.bytes_out, written_total);
+        last_write_ = base::MonoClock::now();
+    }
+    if (qhead_ == queue_.size()) {
+        qhead_ = 0;
+        // Keep a small queue's storage for the next event; give a large one back.
+        if (queue_.capacity() > 64) {
+            queue_ = std::vector<base::BufferRef>();
+        } else {
+            queue_.clear();
+        }
+    } else if (qhead_ > 1024 && qhead_ * 2 > queue_.size()) {
+        queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(qhead_));
+        qhead_ = 0;
+    }
+}
+
+void Connection::consume(std::size_t bytes) {
+    queued_bytes_ -= bytes;
+    while (bytes > 0) {
+        base::BufferRef& frame = queue_[qhead_];
+        const std::size_t left = frame.size() - head_offset_;
+        if (bytes < left) {
+            head_offset_ += bytes;
+            return;
+        }
+        bytes -= left;
+        head_offset_ = 0;
+        if (backlog_frames_ > 0) {
+            --backlog_frames_;
+            backlog_bytes_ -= std::min(backlog_bytes_, frame.size());
+        }
+        if (is_event_frame(frame)) {
+            last_frame_ = std::move(frame);
+        } else {
+            frame = base::BufferRef();
+        }
+        ++qhead_;
+    }
+}
+
+void Connection::on_tick(base::MonoClock::time_point now) {
+    switch (state_) {
+    case State::idle:
+    case State::reading:
+    case State::responding:
+    case State::lingering:
+        if (now >= deadline_) {
+            if (state_ == State::reading) {
+                ctx_.stats.reject(net::Reject::timeout);
+            }
+            close();
+        }
+        break;
+    case State::streaming: {
+        const auto keepalive =
+            std::chrono::seconds(ctx_.services.config.server.keepalive_seconds);
+        if (qhead_ == queue_.size() && now - last_write_ >= keepalive) {
+            queue(keepalive_frame());
+            flush();
+        }
+        break;
+    }
+    case State::closed:
+        break;
+    }
+}
+
+void Connection::append_status(std::string& out) const {
+    error_code ec;
+    auto remote = socket_.remote_endpoint(ec);
+    std::string last_id;
+    if (last_frame_) {
+        std::string_view frame = last_frame_.view();
+        const auto end = frame.find('\n');
+        last_id = std::string(frame.substr(4, end - 4)); // after "id: "
+    }
+    std::string topics = "[";
+    for (const auto& topic : interest().exact) {
+        topics += (topics.size() > 1 ? "," : "") + json_quote(topic);
+    }
+    for (const auto& selector : interest().patterns) {
+        topics += (topics.size() > 1 ? "," : "") + json_quote(selector.text());
+    }
+    topics += "]";
+    out += fmt::format("{}:{{\"remote\":{},\"connectedAt\":{},\"lastEventId\":{},\"topics\":{}}}",
+                       json_quote(fmt::format("{:x}", id_)),
+                       json_quote(ec ? std::string("unknown")
+                                     : remote.address().to_string() + ":" +
+                                           std::to_string(remote.port())),
+                       json_quote(fmt::format("{:%FT%T}Z", fmt::gmtime(connected_at_ms_ / 1000))),
+                       last_id.empty() ? "null" : json_quote(last_id), topics);
+}
+
+// ---- worker entry points ----
+
+void serve_connection(WorkerContext& ctx, net::tcp::socket socket) {
+    std::make_shared<Connection>(ctx, std::move(socket))->start();
+}
+
+void sweep(WorkerContext& ctx, base::MonoClock::time_point now) {
+    std::vector<std::shared_ptr<Connection>> all;
+    all.reserve(ctx.connections.size());
+    ctx.connections.for_each([&all](Connection& c) { all.push_back(c.shared_from_this()); });
+    for (auto& c : all) {
+        c->on_tick(now);
+    }
+}
+
+void close_all(WorkerContext& ctx) {
+    std::vector<std::shared_ptr<Connection>> all;
+    ctx.connections.for_each([&all](Connection& c) { all.push_back(c.shared_from_this()); });
+    for (auto& c : all) {
+        if (c->streaming()) {
+            c->flush(); // what is queued goes out before the stream ends
+        }
+        c->close();
+    }
+}
+
+} // namespace herald::http

@@ -1,0 +1,65 @@
+// What the HTTP layer shares: the services every worker reads (hub, config) and each
+// worker's own context (its shard, its connections, its counters).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "hub/hub.hpp"
+#include "net/stats.hpp"
+#include "net/worker.hpp"
+
+namespace herald::http {
+
+class Connection;
+
+// The connections of one worker, as an intrusive list (prev_/next_ in Connection).
+class ConnectionList {
+public:
+    void link(Connection& c) noexcept;
+    void unlink(Connection& c) noexcept;
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    // Calls fn on each connection; fn must not unlink any connection but the one given.
+    template <typename Fn> void for_each(Fn&& fn);
+
+private:
+    Connection* head_ = nullptr;
+    std::size_t size_ = 0;
+};
+
+struct Services;
+
+// Owned by the app, one per worker; used only on that worker's thread (stats are also
+// read by /metrics from any thread).
+struct WorkerContext {
+    WorkerContext(Services& s, net::Worker& w, hub::Shard& sh) : services(s), worker(w), shard(sh) {}
+
+    Services& services;
+    net::Worker& worker;
+    hub::Shard& shard;
+    ConnectionList connections;
+    net::WorkerStats stats;
+    std::uint64_t next_connection = 0;
+};
+
+// Read-only after start, but for `draining`.
+struct Services {
+    const config::Config& config;
+    hub::Hub& hub;
+    std::vector<WorkerContext*> workers;
+    std::function<std::string()> render_metrics; // the body of /metrics
+    std::atomic<bool> draining{false};
+};
+
+// Accepts a connection on its worker: the entry point from net to http.
+void serve_connection(WorkerContext& ctx, net::tcp::socket socket);
+// The worker's once-a-second sweep: timeouts and keep-alive comments.
+void sweep(WorkerContext& ctx, base::MonoClock::time_point now);
+// Ends every stream and connection of the worker (on its thread), for shutdown.
+void close_all(WorkerContext& ctx);
+
+} // namespace herald::http

@@ -1,0 +1,362 @@
+// Publish, subscription parsing, and the introspection endpoints.
+#include "http/handlers.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <memory>
+#include <mutex>
+
+#include <boost/asio/post.hpp>
+#include <boost/url/params_view.hpp>
+#include <boost/url/parse_query.hpp>
+#include <nlohmann/json.hpp>
+
+#include "base/clock.hpp"
+#include "http/connection.hpp"
+#include "sse/frame.hpp"
+
+namespace herald::http {
+
+namespace {
+
+using net::Reject;
+
+// `application/JSON; charset=utf-8` -> `application/json`
+std::string media_type(std::string_view content_type) {
+    std::string out(content_type.substr(0, content_type.find(';')));
+    while (!out.empty() && (out.back() == ' ' || out.back() == '\t')) {
+        out.pop_back();
+    }
+    std::transform(out.begin(), out.end(), out.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return out;
+}
+
+bool wants_json(const Request& request) {
+    return request.accept.find("application/json") != std::string::npos;
+}
+
+// Why a topic is not acceptable, or empty when it is.
+std::string topic_problem(std::string_view topic) {
+    if (topic.empty()) {
+        return "a topic must not be empty";
+    }
+    if (topic.size() > kMaxTopicBytes) {
+        return "a topic must be at most 1024 bytes";
+    }
+    if (!sse::is_valid_utf8(topic)) {
+        return "a topic must be valid UTF-8";
+    }
+    return {};
+}
+
+struct PublishFields {
+    std::vector<std::string> topics;
+    std::optional<std::string> data;
+    std::string id;
+    std::string type;
+    std::optional<std::string> retry; // as text, validated later
+    std::optional<std::uint32_t> retry_ms;
+    bool is_private = false;
+};
+
+bool truthy(std::string_view v) {
+    return !(v == "false" || v == "0" || v == "off" || v == "no");
+}
+
+std::optional<std::string> parse_form(std::string_view body, PublishFields& f) {
+    auto query = boost::urls::parse_query(body);
+    if (!query) {
+        return "the form body is not valid application/x-www-form-urlencoded";
+    }
+    for (auto param : boost::urls::params_view(*query, boost::urls::encoding_opts(true))) {
+        const std::string& key = param.key;
+        if (key == "topic") {
+            f.topics.push_back(std::move(param.value));
+        } else if (key == "data") {
+            if (f.data) {
+                return "the field data must be given once";
+            }
+            f.data = std::move(param.value);
+        } else if (key == "id") {
+            f.id = std::move(param.value);
+        } else if (key == "event" || key == "type") {
+            f.type = std::move(param.value);
+        } else if (key == "retry") {
+            f.retry = std::move(param.value);
+        } else if (key == "private") {
+            f.is_private = !param.has_value || truthy(param.value);
+        }
+        // Other fields are ignored, as HTML forms send submit buttons and the like.
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> parse_json(std::string_view body, PublishFields& f) {
+    nlohmann::json doc = nlohmann::json::parse(body, nullptr, false);
+    if (doc.is_discarded()) {
+        return "the body is not valid JSON";
+    }
+    if (!doc.is_object()) {
+        return "the JSON body must be an object";
+    }
+    for (auto& [key, value] : doc.items()) {
+        if (key == "topic" || key == "topics") {
+            if (value.is_string()) {
+                f.topics.push_back(value.get<std::string>());
+            } else if (value.is_array()) {
+                for (auto& t : value) {
+                    if (!t.is_string()) {
+                        return "topic must be a string or an array of strings";
+                    }
+                    f.topics.push_back(t.get<std::string>());
+                }
+            } else {
+                return "topic must be a string or an array of strings";
+            }
+        } else if (key == "data") {
+            f.data = value.is_string() ? value.get<std::string>() : value.dump();
+        } else if (key == "id" || key == "event" || key == "type") {
+            if (!value.is_string()) {
+                return key + " must be a string";
+            }
+            (key == "id" ? f.id : f.type) = value.get<std::string>();
+        } else if (key == "retry") {
+            if (!value.is_number_unsigned()) {
+                return "retry must be a non-negative integer (milliseconds)";
+            }
+            f.retry = std::to_string(value.get<std::uint64_t>());
+        } else if (key == "private") {
+            if (!value.is_boolean()) {
+                return "private must be true or false";
+            }
+            f.is_private = value.get<bool>();
+        }
+    }
+    return std::nullopt;
+}
+
+Response reject(net::WorkerStats& stats, Reject reason, int status, std::string message) {
+    stats.reject(reason);
+    return json_error(status, message);
+}
+
+} // namespace
+
+std::variant<Subscription, Response> parse_subscription(const Request& request,
+                                                        net::WorkerStats& stats) {
+    Subscription sub;
+    std::size_t count = 0;
+    for (const auto& [key, value] : request.query) {
+        if (key != "topic") {
+            continue;
+        }
+        if (++count > kMaxSubscriptionTopics) {
+            return reject(stats, Reject::invalid_topic, 400,
+                          "a subscription may name at most " +
+                              std::to_string(kMaxSubscriptionTopics) + " topics");
+        }
+        if (auto problem = topic_problem(value); !problem.empty()) {
+            return reject(stats, Reject::invalid_topic, 400, problem);
+        }
+        auto selector = hub::Selector::parse(value);
+        if (selector.is_exact()) {
+            sub.interest.exact.push_back(value);
+        } else {
+            sub.interest.patterns.push_back(std::move(selector));
+        }
+    }
+    if (count == 0) {
+        // No topic: every topic the caller may read.
+        sub.interest.patterns.push_back(hub::Selector::parse("*"));
+    }
+    // Anonymous callers never read private events (access control decides otherwise).
+    sub.interest.read_private = false;
+    if (request.last_event_id) {
+        sub.last_event_id = request.last_event_id;
+    } else if (auto id = request.param("lastEventID")) {
+        sub.last_event_id = std::string(*id);
+    }
+    return sub;
+}
+
+Response handle_publish(Services& services, net::WorkerStats& stats, const Request& request) {
+    const auto started = base::MonoClock::now();
+    PublishFields f;
+    const std::string type = media_type(request.content_type);
+    std::optional<std::string> problem;
+    if (type == "application/x-www-form-urlencoded" || type.empty()) {
+        problem = parse_form(request.body, f);
+    } else if (type == "application/json") {
+        problem = parse_json(request.body, f);
+    } else {
+        return reject(stats, Reject::unsupported_media_type, 415,
+                      "unsupported Content-Type " + std::string(request.content_type) +
+                          ": use application/x-www-form-urlencoded or application/json");
+    }
+    if (problem) {
+        return reject(stats, Reject::bad_request, 400, *problem);
+    }
+    const auto& server = services.config.server;
+    if (f.topics.empty()) {
+        return reject(stats, Reject::invalid_topic, 400, "missing topic");
+    }
+    if (f.topics.size() > server.max_topics_per_event) {
+        return reject(stats, Reject::invalid_topic, 400,
+                      "an event may have at most " + std::to_string(server.max_topics_per_event) +
+                          " topics");
+    }
+    for (const auto& topic : f.topics) {
+        if (auto why = topic_problem(topic); !why.empty()) {
+            return reject(stats, Reject::invalid_topic, 400, why);
+        }
+        if (hub::is_system_topic(topic)) {
+            return reject(stats, Reject::forbidden, 403,
+                          "nobody may publish to the system topic " + topic);
+        }
+    }
+    if (!f.data) {
+        return reject(stats, Reject::invalid_event, 400, "missing data");
+    }
+    if (!sse::is_valid_utf8(*f.data)) {
+        return reject(stats, Reject::invalid_event, 400, "data must be valid UTF-8");
+    }
+    if (!f.id.empty() && (!sse::is_valid_field(f.id) || !sse::is_valid_utf8(f.id) ||
+                          f.id.size() > kMaxTopicBytes || f.id == "earliest")) {
+        return reject(stats, Reject::invalid_event, 400,
+                      "id must be valid UTF-8 of at most 1024 bytes without CR, LF or NUL, "
+                      "and not \"earliest\"");
+    }
+    if (!sse::is_valid_field(f.type) || !sse::is_valid_utf8(f.type) ||
+        f.type.size() > kMaxTopicBytes) {
+        return reject(stats, Reject::invalid_event, 400,
+                      "event must be valid UTF-8 of at most 1024 bytes without CR, LF or NUL");
+    }
+    if (f.retry) {
+        std::uint32_t ms = 0;
+        const auto* end = f.retry->data() + f.retry->size();
+        auto [ptr, ec] = std::from_chars(f.retry->data(), end, ms);
+        if (f.retry->empty() || ec != std::errc() || ptr != end || ms > 86400000) {
+            return reject(stats, Reject::invalid_event, 400,
+                          "retry must be an integer number of milliseconds up to 86400000");
+        }
+        f.retry_ms = ms;
+    }
+
+    log::NewEvent ev;
+    ev.topics = std::move(f.topics);
+    ev.id = std::move(f.id);
+    ev.type = std::move(f.type);
+    ev.data = std::move(*f.data);
+    ev.is_private = f.is_private;
+    ev.retry_ms = f.retry_ms;
+    hub::PublishResult published = services.hub.publish(std::move(ev));
+    switch (published.error) {
+    case hub::PublishError::none:
+        break;
+    case hub::PublishError::duplicate_id:
+        return reject(stats, Reject::duplicate_id, 409,
+                      "an event with this id already exists in the history");
+    case hub::PublishError::unavailable:
+        return reject(stats, Reject::unavailable, 503, "the store cannot take events now");
+    }
+    stats.publish_latency(static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(base::MonoClock::now() - started)
+            .count()));
+    Response r;
+    if (wants_json(request)) {
+        r.body = "{\"id\":" + json_quote(published.event->id) + "}\n";
+    } else {
+        r.content_type = "text/plain; charset=utf-8";
+        r.body = published.event->id;
+    }
+    return r;
+}
+
+Response handle_topics(Services& services) {
+    std::string body = "{\"topics\":[";
+    bool first = true;
+    for (const auto& info : services.hub.topics()) {
+        body += first ? "" : ",";
+        first = false;
+        body += "{\"topic\":" + json_quote(info.topic) +
+                ",\"subscribers\":" + std::to_string(info.subscribers) +
+                ",\"retained\":" + std::to_string(info.retained) + ",\"lastEventId\":" +
+                (info.last_id.empty() ? std::string("null") : json_quote(info.last_id)) + "}";
+    }
+    body += "]}\n";
+    Response r;
+    r.body = std::move(body);
+    return r;
+}
+
+Response handle_metrics(Services& services) {
+    Response r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = services.render_metrics ? services.render_metrics() : std::string();
+    return r;
+}
+
+Response handle_healthz() {
+    Response r;
+    r.body = "{\"status\":\"ok\"}\n";
+    return r;
+}
+
+Response handle_readyz(Services& services) {
+    if (!services.hub.ready()) {
+        return json_error(503, "the store is not reachable");
+    }
+    Response r;
+    r.body = "{\"status\":\"ready\"}\n";
+    return r;
+}
+
+void gather_status(WorkerContext& origin, std::function<void(Response)> done) {
+    struct Gather {
+        std::mutex mu;
+        std::vector<std::string> parts;
+        std::atomic<std::size_t> left{0};
+        std::function<void(Response)> done;
+        WorkerContext* origin = nullptr;
+    };
+    auto g = std::make_shared<Gather>();
+    const auto& workers = origin.services.workers;
+    g->left = workers.size();
+    g->done = std::move(done);
+    g->origin = &origin;
+    for (WorkerContext* w : workers) {
+        boost::asio::post(w->worker.io(), [g, w] {
+            std::string part;
+            w->connections.for_each([&part](Connection& c) {
+                if (c.streaming()) {
+                    if (!part.empty()) {
+                        part += ',';
+                    }
+                    c.append_status(part);
+                }
+            });
+            {
+                std::lock_guard lock(g->mu);
+                if (!part.empty()) {
+                    g->parts.push_back(std::move(part));
+                }
+            }
+            if (g->left.fetch_sub(1) == 1) {
+                boost::asio::post(g->origin->worker.io(), [g] {
+                    std::string body = "{";
+                    for (std::size_t i = 0; i < g->parts.size(); ++i) {
+                        body += (i ? "," : "") + g->parts[i];
+                    }
+                    body += "}\n";
+                    Response r;
+                    r.body = std::move(body);
+                    g->done(std::move(r));
+                });
+            }
+        });
+    }
+}
+
+} // namespace herald::http

@@ -1,0 +1,37 @@
+// The endpoints other than the stream itself: publish, introspection, health. Each takes
+// a parsed Request and returns a Response; only this layer knows status codes.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "http/context.hpp"
+#include "http/request.hpp"
+#include "hub/subscriber.hpp"
+
+namespace herald::http {
+
+inline constexpr std::size_t kMaxTopicBytes = 1024;
+inline constexpr std::size_t kMaxSubscriptionTopics = 256;
+
+// What a GET /events asks for, or the error response that refuses it.
+struct Subscription {
+    hub::Interest interest;
+    std::optional<std::string> last_event_id;
+};
+[[nodiscard]] std::variant<Subscription, Response> parse_subscription(const Request& request,
+                                                                      net::WorkerStats& stats);
+
+[[nodiscard]] Response handle_publish(Services& services, net::WorkerStats& stats,
+                                      const Request& request);
+[[nodiscard]] Response handle_topics(Services& services);
+[[nodiscard]] Response handle_metrics(Services& services);
+[[nodiscard]] Response handle_healthz();
+[[nodiscard]] Response handle_readyz(Services& services);
+
+// Collects every worker's streams for /status and calls `done` on the origin worker.
+void gather_status(WorkerContext& origin, std::function<void(Response)> done);
+
+} // namespace herald::http

@@ -1,0 +1,77 @@
+// Building responses: JSON errors and the serialized status line, headers and body.
+#include "http/request.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace herald::http {
+
+std::optional<std::string_view> Request::param(std::string_view name) const {
+    for (const auto& [key, value] : query) {
+        if (key == name) {
+            return value;
+        }
+    }
+    return std::nullopt;
+}
+
+std::string json_quote(std::string_view text) {
+    // Invalid UTF-8 is replaced rather than thrown on: this is for error messages.
+    return nlohmann::json(std::string(text)).dump(-1, ' ', false,
+                                                  nlohmann::json::error_handler_t::replace);
+}
+
+Response json_error(int status, std::string_view message) {
+    Response r;
+    r.status = status;
+    r.body = "{\"error\":" + json_quote(message) + "}\n";
+    return r;
+}
+
+std::string_view reason_phrase(int status) noexcept {
+    switch (status) {
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 302: return "Found";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+    }
+}
+
+std::string serialize(const Response& response, bool keep_alive) {
+    std::string out;
+    out.reserve(160 + response.body.size());
+    out += "HTTP/1.1 ";
+    out += std::to_string(response.status);
+    out += ' ';
+    out += reason_phrase(response.status);
+    out += "\r\nServer: herald\r\n";
+    if (!response.content_type.empty()) {
+        out += "Content-Type: ";
+        out += response.content_type;
+        out += "\r\n";
+    }
+    for (const auto& [name, value] : response.headers) {
+        out += name;
+        out += ": ";
+        out += value;
+        out += "\r\n";
+    }
+    out += "Content-Length: ";
+    out += std::to_string(response.body.size());
+    out += keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
+    out += response.body;
+    return out;
+}
+
+} // namespace herald::http

@@ -1,0 +1,42 @@
+// A parsed HTTP request as the handlers see it, free of Beast types, and the response
+// bytes they produce.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace herald::http {
+
+struct Request {
+    std::string method;
+    std::string target; // as sent: path and query
+    std::string path;   // percent-decoded path, no query
+    std::vector<std::pair<std::string, std::string>> query; // decoded, in order
+    std::string content_type;
+    std::string accept;
+    std::optional<std::string> last_event_id; // the header
+    std::string body;
+    bool keep_alive = true;
+
+    // The first value of a query parameter.
+    [[nodiscard]] std::optional<std::string_view> param(std::string_view name) const;
+};
+
+struct Response {
+    int status = 200;
+    std::string content_type = "application/json";
+    std::string body;
+    std::vector<std::pair<std::string, std::string>> headers;
+};
+
+[[nodiscard]] Response json_error(int status, std::string_view message);
+// Escapes a string as a JSON string literal, quotes included.
+[[nodiscard]] std::string json_quote(std::string_view text);
+// The whole response, head and body.
+[[nodiscard]] std::string serialize(const Response& response, bool keep_alive);
+[[nodiscard]] std::string_view reason_phrase(int status) noexcept;
+
+} // namespace herald::http

@@ -1,0 +1,337 @@
+// Publish, subscribe and fan-out. The hub's lock serialises appends to the log with the
+// hand-off to shards, so every shard's inbox is in position order; each shard then
+// delivers on its own thread without locks.
+#include "hub/hub.hpp"
+
+#include <algorithm>
+
+namespace herald::hub {
+
+bool Subscriber::wants(const log::Event& event) const noexcept {
+    if (event.is_private && !interest_.read_private) {
+        return false;
+    }
+    for (const auto& topic : event.topics) {
+        if (std::find(interest_.exact.begin(), interest_.exact.end(), topic) !=
+            interest_.exact.end()) {
+            return true;
+        }
+        for (const auto& selector : interest_.patterns) {
+            if (selector.matches(topic)) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+// ---- Shard ----
+
+Shard::Shard(Hub& hub, unsigned index) : hub_(hub), index_(index) {}
+
+SubscribeResult Shard::subscribe(Subscriber& sub, Interest interest,
+                                 const std::optional<std::string>& last_event_id) {
+    std::sort(interest.exact.begin(), interest.exact.end());
+    interest.exact.erase(std::unique(interest.exact.begin(), interest.exact.end()),
+                         interest.exact.end());
+    sub.interest_ = std::move(interest);
+    const Interest& in = sub.interest_;
+
+    SubscribeResult result;
+    {
+        std::lock_guard lock(hub_.mu_);
+        hub_.add_interest(index_, in);
+        if (last_event_id) {
+            std::uint64_t after = 0;
+            result.resume_header = "earliest";
+            if (*last_event_id != "earliest") {
+                if (auto pos = hub_.log_.position_of(*last_event_id)) {
+                    after = *pos;
+                    result.resume_header = *last_event_id;
+                }
+            }
+            log::TopicFilter filter;
+            filter.exact = in.exact;
+            if (!in.patterns.empty()) {
+                filter.pattern = [&in](std::string_view topic) {
+                    return std::any_of(in.patterns.begin(), in.patterns.end(),
+                                       [topic](const Selector& s) { return s.matches(topic); });
+                };
+            }
+            result.replay = hub_.log_.replay(after, filter);
+            if (result.replay.gap) {
+                result.resume_header = "earliest";
+            }
+            auto& events = result.replay.events;
+            events.erase(std::remove_if(events.begin(), events.end(),
+                                        [&sub](const log::EventPtr& ev) { return !sub.wants(*ev); }),
+                         events.end());
+        }
+        // Live events up to here are covered by the replay (or predate the subscription).
+        sub.position_ = hub_.log_.last_position();
+    }
+    hub_.replayed_.fetch_add(result.replay.events.size(), std::memory_order_relaxed);
+
+    sub.links_.assign(in.exact.size(), Subscriber::Link{});
+    for (std::size_t i = 0; i < in.exact.size(); ++i) {
+        List& head = by_topic_[in.exact[i]];
+        Subscriber::Link& link = sub.links_[i];
+        link.self = &sub;
+        link.prev = &head;
+        link.next = head.next;
+        if (head.next != nullptr) {
+            head.next->prev = &link;
+        }
+        head.next = &link;
+    }
+    if (!in.patterns.empty()) {
+        sub.pattern_slot_ = static_cast<std::uint32_t>(patterned_.size());
+        patterned_.push_back(&sub);
+    }
+    sub.subscribed_ = true;
+    ++subscriber_count_;
+    hub_.subscribers_.fetch_add(1, std::memory_order_relaxed);
+    return result;
+}
+
+void Shard::unsubscribe(Subscriber& sub) {
+    if (!sub.subscribed_) {
+        return;
+    }
+    sub.subscribed_ = false;
+    for (std::size_t i = 0; i < sub.links_.size(); ++i) {
+        Subscriber::Link& link = sub.links_[i];
+        link.prev->next = link.next;
+        if (link.next != nullptr) {
+            link.next->prev = link.prev;
+        }
+        if (auto it = by_topic_.find(sub.interest_.exact[i]);
+            it != by_topic_.end() && it->second.next == nullptr) {
+            by_topic_.erase(it);
+        }
+    }
+    sub.links_.clear();
+    if (!sub.interest_.patterns.empty()) {
+        Subscriber* last = patterned_.back();
+        patterned_[sub.pattern_slot_] = last;
+        last->pattern_slot_ = sub.pattern_slot_;
+        patterned_.pop_back();
+    }
+    --subscriber_count_;
+    hub_.subscribers_.fetch_sub(1, std::memory_order_relaxed);
+    std::lock_guard lock(hub_.mu_);
+    hub_.remove_interest(index_, sub.interest_);
+}
+
+bool Shard::enqueue(const log::EventPtr& event) {
+    std::lock_guard lock(inbox_mu_);
+    inbox_.push_back(event);
+    return inbox_.size() == 1;
+}
+
+void Shard::offer(Subscriber& sub, const log::Event& event) {
+    sub.position_ = event.position;
+    sub.deliver(event);
+    if (!sub.flush_pending_) {
+        sub.flush_pending_ = true;
+        touched_.push_back(&sub);
+    }
+}
+
+void Shard::drain() {
+    {
+        std::lock_guard lock(inbox_mu_);
+        batch_.swap(inbox_);
+    }
+    std::uint64_t delivered = 0;
+    for (const log::EventPtr& ptr : batch_) {
+        const log::Event& ev = *ptr;
+        for (const auto& topic : ev.topics) {
+            auto it = by_topic_.find(topic);
+            if (it == by_topic_.end()) {
+                continue;
+            }
+            for (Subscriber::Link* link = it->second.next; link != nullptr; link = link->next) {
+                Subscriber& sub = *link->self;
+                // The position check also makes an event on several of the subscriber's
+                // topics arrive once.
+                if (ev.position > sub.position_ &&
+                    (!ev.is_private || sub.interest_.read_private)) {
+                    offer(sub, ev);
+                    ++delivered;
+                }
+            }
+        }
+        for (Subscriber* sub : patterned_) {
+            if (ev.position > sub->position_ && sub->wants(ev)) {
+                offer(*sub, ev);
+                ++delivered;
+            }
+        }
+    }
+    batch_.clear();
+    delivered_.store(delivered_.load(std::memory_order_relaxed) + delivered,
+                     std::memory_order_relaxed);
+    // flush() may close a subscriber (a write error), which unsubscribes it; that never
+    // touches touched_.
+    for (Subscriber* sub : touched_) {
+        sub->flush_pending_ = false;
+        sub->flush();
+    }
+    touched_.clear();
+}
+
+// ---- Hub ----
+
+Hub::Hub(log::EventLog& log, unsigned workers, std::function<void(unsigned)> schedule)
+    : log_(log), schedule_(std::move(schedule)), pattern_counts_(workers, 0) {
+    workers = std::clamp(workers, 1U, kMaxWorkers);
+    pattern_counts_.assign(workers, 0);
+    shards_.reserve(workers);
+    for (unsigned i = 0; i < workers; ++i) {
+        shards_.push_back(std::make_unique<Shard>(*this, i));
+    }
+}
+
+void Hub::add_interest(unsigned worker, const Interest& interest) {
+    for (const auto& topic : interest.exact) {
+        Interested& entry = exact_[topic];
+        if (entry.counts.empty()) {
+            entry.counts.assign(shards_.size(), 0);
+        }
+        if (entry.counts[worker]++ == 0) {
+            entry.workers.set(worker);
+        }
+    }
+    if (!interest.patterns.empty()) {
+        for (const auto& selector : interest.patterns) {
+            auto [it, fresh] = patterns_.try_emplace(selector.text(), PatternCount{selector, 0});
+            ++it->second.count;
+        }
+        if (pattern_counts_[worker]++ == 0) {
+            pattern_workers_.set(worker);
+        }
+    }
+}
+
+void Hub::remove_interest(unsigned worker, const Interest& interest) {
+    for (const auto& topic : interest.exact) {
+        auto it = exact_.find(topic);
+        if (it == exact_.end()) {
+            continue;
+        }
+        if (--it->second.counts[worker] == 0) {
+            it->second.workers.reset(worker);
+            if (it->second.workers.none()) {
+                exact_.erase(it);
+            }
+        }
+    }
+    if (!interest.patterns.empty()) {
+        for (const auto& selector : interest.patterns) {
+            if (auto it = patterns_.find(selector.text());
+                it != patterns_.end() && --it->second.count == 0) {
+                patterns_.erase(it);
+            }
+        }
+        if (--pattern_counts_[worker] == 0) {
+            pattern_workers_.reset(worker);
+        }
+    }
+}
+
+PublishResult Hub::publish(log::NewEvent&& event) {
+    std::lock_guard lock(mu_);
+    log::AppendResult appended = log_.append(std::move(event));
+    switch (appended.error) {
+    case log::AppendError::none:
+        break;
+    case log::AppendError::duplicate_id:
+        return {nullptr, PublishError::duplicate_id};
+    case log::AppendError::unavailable:
+        return {nullptr, PublishError::unavailable};
+    }
+    published_.fetch_add(1, std::memory_order_relaxed);
+    const log::EventPtr& ev = appended.event;
+    WorkerSet targets;
+    bool ordinary = false;
+    for (const auto& topic : ev->topics) {
+        if (auto it = exact_.find(topic); it != exact_.end()) {
+            targets |= it->second.workers;
+        }
+        ordinary = ordinary || !is_system_topic(topic);
+    }
+    if (ordinary) {
+        targets |= pattern_workers_;
+    }
+    for (unsigned w = 0; w < shards_.size(); ++w) {
+        if (targets.test(w) && shards_[w]->enqueue(ev)) {
+            schedule_(w);
+        }
+    }
+    return {ev, PublishError::none};
+}
+
+void Hub::announce_connections() {
+    const std::int64_t count = subscribers_.load(std::memory_order_relaxed);
+    {
+        std::lock_guard lock(mu_);
+        if (count == announced_) {
+            return;
+        }
+        announced_ = count;
+    }
+    log::NewEvent ev;
+    ev.topics.emplace_back(kConnectionsTopic);
+    ev.data = "{\"count\":" + std::to_string(count) + "}";
+    (void)publish(std::move(ev));
+}
+
+void Hub::expire(std::int64_t now_ms) {
+    std::lock_guard lock(mu_);
+    log_.expire(now_ms);
+}
+
+std::vector<TopicInfo> Hub::topics() const {
+    std::lock_guard lock(mu_);
+    std::vector<TopicInfo> out;
+    std::unordered_map<std::string, std::size_t> index;
+    for (auto& stats : log_.topics()) {
+        index.emplace(stats.topic, out.size());
+        out.push_back({std::move(stats.topic), 0, stats.retained, std::move(stats.last_id)});
+    }
+    for (const auto& [topic, entry] : exact_) {
+        auto [it, fresh] = index.try_emplace(topic, out.size());
+        if (fresh) {
+            out.push_back({topic, 0, 0, {}});
+        }
+        for (auto n : entry.counts) {
+            out[it->second].subscribers += n;
+        }
+    }
+    for (auto& info : out) {
+        for (const auto& [text, pattern] : patterns_) {
+            if (pattern.selector.matches(info.topic)) {
+                info.subscribers += pattern.count;
+            }
+        }
+    }
+    std::sort(out.begin(), out.end(),
+              [](const TopicInfo& a, const TopicInfo& b) { return a.topic < b.topic; });
+    return out;
+}
+
+bool Hub::ready() const {
+    std::lock_guard lock(mu_);
+    return log_.ready();
+}
+
+std::uint64_t Hub::delivered() const noexcept {
+    std::uint64_t total = 0;
+    for (const auto& shard : shards_) {
+        total += shard->delivered();
+    }
+    return total;
+}
+
+} // namespace herald::hub

@@ -1,0 +1,158 @@
+// The hub: publish, subscribe and resume over the event log, with fan-out to per-worker
+// shards. Publishing may happen on any thread; each shard belongs to one worker thread.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <bitset>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "hub/subscriber.hpp"
+#include "log/event_log.hpp"
+
+namespace herald::hub {
+
+inline constexpr unsigned kMaxWorkers = 256;
+inline constexpr std::string_view kConnectionsTopic = "$sys/connections";
+
+class Hub;
+
+struct SubscribeResult {
+    log::Replay replay; // to send before anything live
+    // The value of the `Last-Event-ID` response header when a resume was asked for.
+    std::optional<std::string> resume_header;
+};
+
+// The part of the hub that lives on one worker: its subscribers indexed by topic, and the
+// inbox of events published for them. All methods but enqueue() run on the worker thread.
+class Shard {
+public:
+    Shard(Hub& hub, unsigned index);
+    Shard(const Shard&) = delete;
+    Shard& operator=(const Shard&) = delete;
+
+    // Registers for live events, then computes the replay: events after `last_event_id`
+    // (if given) on the subscriber's topics. Live events the replay already covers are
+    // skipped when they arrive, so the stream has no gap and no duplicate.
+    [[nodiscard]] SubscribeResult subscribe(Subscriber& sub, Interest interest,
+                                            const std::optional<std::string>& last_event_id);
+    void unsubscribe(Subscriber& sub);
+
+    // Delivers every event in the inbox, then flushes each subscriber that got any.
+    void drain();
+
+    // Events delivered to subscribers by this shard (one per subscriber and event).
+    [[nodiscard]] std::uint64_t delivered() const noexcept {
+        return delivered_.load(std::memory_order_relaxed);
+    }
+    [[nodiscard]] std::size_t subscribers() const noexcept { return subscriber_count_; }
+
+private:
+    friend class Hub;
+    using List = Subscriber::Link; // a list head: `next` is the first node
+
+    // Any thread, under the hub's lock. Returns true when the inbox was empty (the
+    // caller must schedule a drain).
+    bool enqueue(const log::EventPtr& event);
+    void offer(Subscriber& sub, const log::Event& event);
+
+    Hub& hub_;
+    unsigned index_;
+    std::unordered_map<std::string, List> by_topic_;
+    std::vector<Subscriber*> patterned_;
+    std::vector<Subscriber*> touched_;
+    std::size_t subscriber_count_ = 0;
+    std::atomic<std::uint64_t> delivered_{0};
+
+    std::mutex inbox_mu_;
+    std::vector<log::EventPtr> inbox_;
+    std::vector<log::EventPtr> batch_; // the inbox being delivered; keeps its capacity
+};
+
+enum class PublishError { none, duplicate_id, unavailable };
+
+struct PublishResult {
+    log::EventPtr event;
+    PublishError error = PublishError::none;
+};
+
+struct TopicInfo {
+    std::string topic;
+    std::size_t subscribers = 0;
+    std::size_t retained = 0;
+    std::string last_id;
+};
+
+class Hub {
+public:
+    // `schedule(worker)` must arrange for shard(worker).drain() to run on that worker soon.
+    Hub(log::EventLog& log, unsigned workers, std::function<void(unsigned)> schedule);
+    Hub(const Hub&) = delete;
+    Hub& operator=(const Hub&) = delete;
+
+    [[nodiscard]] Shard& shard(unsigned worker) { return *shards_[worker]; }
+    [[nodiscard]] unsigned workers() const noexcept { return static_cast<unsigned>(shards_.size()); }
+
+    // Any thread. Appends to the log and hands the event to every shard with a subscriber
+    // that may want it.
+    [[nodiscard]] PublishResult publish(log::NewEvent&& event);
+
+    // Any thread. Publishes {"count": N} on $sys/connections if the number of subscribers
+    // changed since the last call.
+    void announce_connections();
+    // Any thread. Applies age retention.
+    void expire(std::int64_t now_ms);
+
+    [[nodiscard]] std::vector<TopicInfo> topics() const;
+    [[nodiscard]] bool ready() const;
+
+    [[nodiscard]] std::int64_t subscribers() const noexcept {
+        return subscribers_.load(std::memory_order_relaxed);
+    }
+    [[nodiscard]] std::uint64_t published() const noexcept {
+        return published_.load(std::memory_order_relaxed);
+    }
+    [[nodiscard]] std::uint64_t replayed() const noexcept {
+        return replayed_.load(std::memory_order_relaxed);
+    }
+    [[nodiscard]] std::uint64_t delivered() const noexcept;
+
+private:
+    friend class Shard;
+    using WorkerSet = std::bitset<kMaxWorkers>;
+    struct Interested {
+        WorkerSet workers;
+        std::vector<std::uint32_t> counts; // subscribers per worker
+    };
+    struct PatternCount {
+        Selector selector;
+        std::uint32_t count = 0;
+    };
+
+    void add_interest(unsigned worker, const Interest& interest);
+    void remove_interest(unsigned worker, const Interest& interest);
+
+    log::EventLog& log_;
+    std::function<void(unsigned)> schedule_;
+    std::vector<std::unique_ptr<Shard>> shards_;
+
+    mutable std::mutex mu_; // the log, the interest tables
+    std::unordered_map<std::string, Interested> exact_;
+    std::unordered_map<std::string, PatternCount> patterns_; // by selector text
+    std::vector<std::uint32_t> pattern_counts_;              // per worker
+    WorkerSet pattern_workers_;
+
+    std::atomic<std::int64_t> subscribers_{0};
+    std::int64_t announced_ = 0; // under mu_: the count last published
+    std::atomic<std::uint64_t> published_{0};
+    std::atomic<std::uint64_t> replayed_{0};
+};
+
+} // namespace herald::hub

@@ -1,0 +1,87 @@
+// Prometheus text format 0.0.4: HELP and TYPE lines, then the samples.
+#include "ops/metrics.hpp"
+
+#include <fmt/format.h>
+
+namespace herald::ops {
+
+namespace {
+
+void family(std::string& out, std::string_view name, std::string_view type,
+            std::string_view help) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+}
+
+template <typename T> void sample(std::string& out, std::string_view name, T value) {
+    out += fmt::format("{} {}\n", name, value);
+}
+
+std::uint64_t sum(const std::vector<const net::WorkerStats*>& workers,
+                  const net::WorkerStats::Counter net::WorkerStats::*field) {
+    std::uint64_t total = 0;
+    for (const auto* w : workers) {
+        total += (w->*field).load(std::memory_order_relaxed);
+    }
+    return total;
+}
+
+} // namespace
+
+std::string render_metrics(const hub::Hub& hub,
+                           const std::vector<const net::WorkerStats*>& workers) {
+    std::string out;
+    out.reserve(4096);
+    using S = net::WorkerStats;
+
+    family(out, "herald_connections", "gauge", "Open client connections.");
+    sample(out, "herald_connections", sum(workers, &S::connections_open));
+    family(out, "herald_connections_total", "counter", "Client connections accepted.");
+    sample(out, "herald_connections_total", sum(workers, &S::connections_total));
+    family(out, "herald_subscribers", "gauge", "Open event streams.");
+    sample(out, "herald_subscribers", hub.subscribers());
+    family(out, "herald_topics", "gauge", "Topics with history or subscribers.");
+    sample(out, "herald_topics", hub.topics().size());
+    family(out, "herald_events_published_total", "counter", "Events appended to the log.");
+    sample(out, "herald_events_published_total", hub.published());
+    family(out, "herald_events_delivered_total", "counter",
+           "Live events queued to subscribers (one per subscriber and event).");
+    sample(out, "herald_events_delivered_total", hub.delivered());
+    family(out, "herald_events_replayed_total", "counter",
+           "Events replayed from history to resuming subscribers.");
+    sample(out, "herald_events_replayed_total", hub.replayed());
+    family(out, "herald_bytes_out_total", "counter", "Bytes written to clients.");
+    sample(out, "herald_bytes_out_total", sum(workers, &S::bytes_out));
+    family(out, "herald_slow_consumer_disconnects_total", "counter",
+           "Subscribers disconnected for falling too far behind.");
+    sample(out, "herald_slow_consumer_disconnects_total", sum(workers, &S::slow_disconnects));
+
+    family(out, "herald_requests_rejected_total", "counter", "Requests refused, by reason.");
+    for (std::size_t i = 0; i < static_cast<std::size_t>(net::Reject::count_); ++i) {
+        std::uint64_t total = 0;
+        for (const auto* w : workers) {
+            total += w->rejected[i].load(std::memory_order_relaxed);
+        }
+        out += fmt::format("herald_requests_rejected_total{{reason=\"{}\"}} {}\n",
+                           net::reject_name(static_cast<net::Reject>(i)), total);
+    }
+
+    family(out, "herald_publish_duration_seconds", "histogram",
+           "Time from a parsed publish request to the event in the log and handed to workers.");
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i <= net::kLatencyBuckets.size(); ++i) {
+        for (const auto* w : workers) {
+            cumulative += w->publish_buckets[i].load(std::memory_order_relaxed);
+        }
+        const std::string le =
+            i < net::kLatencyBuckets.size() ? fmt::format("{}", net::kLatencyBuckets[i]) : "+Inf";
+        out += fmt::format("herald_publish_duration_seconds_bucket{{le=\"{}\"}} {}\n", le,
+                           cumulative);
+    }
+    out += fmt::format("herald_publish_duration_seconds_sum {}\n",
+                       static_cast<double>(sum(workers, &S::publish_ns_sum)) / 1e9);
+    out += fmt::format("herald_publish_duration_seconds_count {}\n",
+                       sum(workers, &S::publish_count));
+    return out;
+}
+
+} // namespace herald::ops
