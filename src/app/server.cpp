@@ -6,6 +6,7 @@
 #include <future>
 #include <iostream>
 #include <stdexcept>
+#include <sys/resource.h>
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
@@ -70,8 +71,20 @@ void publish_lines(hub::Hub& hub) {
 
 } // namespace
 
+// Every subscriber is a descriptor: take the whole hard limit, not the usual 1024.
+static void raise_descriptor_limit() {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+            spdlog::warn("could not raise the open-file limit to {}", limit.rlim_max);
+        }
+    }
+}
+
 int run_serve(const config::Config& config, const ServeOptions& options) {
     std::signal(SIGPIPE, SIG_IGN);
+    raise_descriptor_limit();
     unsigned threads = config.server.threads;
     if (threads == 0) {
         threads = std::max(1U, std::thread::hardware_concurrency());
@@ -95,7 +108,8 @@ int run_serve(const config::Config& config, const ServeOptions& options) {
     http::Services services{config, hub, {}, {}, {}};
     std::vector<std::unique_ptr<http::WorkerContext>> contexts;
     for (unsigned i = 0; i < threads; ++i) {
-        contexts.push_back(std::make_unique<http::WorkerContext>(services, *workers[i], hub.shard(i)));
+        contexts.push_back(
+            std::make_unique<http::WorkerContext>(services, *workers[i], hub.shard(i)));
         services.workers.push_back(contexts.back().get());
     }
     std::vector<const net::WorkerStats*> stats;

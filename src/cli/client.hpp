@@ -12,7 +12,7 @@ namespace herald::cli {
 // Common to both commands. main fills them from --url/HERALD_URL and --token/HERALD_TOKEN.
 struct ClientOptions {
     std::string url = "http://127.0.0.1:8080"; // the hub's base URL (http:// only)
-    std::string token;                          // sent as `Authorization: Bearer` if not empty
+    std::string token;                         // sent as `Authorization: Bearer` if not empty
 };
 
 struct PubOptions {
@@ -24,10 +24,10 @@ struct PubOptions {
 };
 
 struct SubOptions {
-    std::vector<std::string> topics;       // none: every topic the token may read
-    bool json = false;                     // one `{"id","event","data"}` object a line
-    std::string last_event_id;             // resume after this id ("" to start live)
-    std::optional<std::size_t> count;      // exit 0 after this many events
+    std::vector<std::string> topics;  // none: every topic the token may read
+    bool json = false;                // one `{"id","event","data"}` object a line
+    std::string last_event_id;        // resume after this id ("" to start live)
+    std::optional<std::size_t> count; // exit 0 after this many events
 };
 
 // Publishes `data`, or each non-empty line of stdin (over one kept-alive connection), and

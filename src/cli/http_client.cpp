@@ -164,9 +164,8 @@ struct HttpClient::Impl {
         connected = true;
     }
 
-    [[nodiscard]] http::request<http::string_body> make_request(http::verb method,
-                                                                std::string_view target,
-                                                                const Headers& headers) const {
+    [[nodiscard]] http::request<http::string_body>
+    make_request(http::verb method, std::string_view target, const Headers& headers) const {
         http::request<http::string_body> req{method, url.target(target), 11};
         req.set(http::field::host, url.host_header());
         req.set(http::field::user_agent, "herald-cli");
@@ -231,7 +230,9 @@ HttpClient::HttpClient(HubUrl url, std::string token)
 
 HttpClient::~HttpClient() = default;
 
-const HubUrl& HttpClient::url() const noexcept { return impl_->url; }
+const HubUrl& HttpClient::url() const noexcept {
+    return impl_->url;
+}
 
 void HttpClient::stop_on_signals() {
     Impl& s = *impl_;
@@ -267,8 +268,7 @@ HttpResponse HttpClient::request(std::string_view method, std::string_view targe
                 if (!res.keep_alive()) {
                     s.close();
                 }
-                return HttpResponse{res.result_int(),
-                                    std::string(res[http::field::content_type]),
+                return HttpResponse{res.result_int(), std::string(res[http::field::content_type]),
                                     res.body()};
             }
         }

@@ -33,8 +33,8 @@ int main(int argc, char** argv) {
 
     // `serve` is the default: `herald --port 9000` means `herald serve --port 9000`.
     std::vector<std::string> args(argv, argv + argc);
-    if (args.size() == 1 || (!is_subcommand(args[1]) && args[1] != "--help" &&
-                             args[1] != "-h" && args[1] != "--version")) {
+    if (args.size() == 1 || (!is_subcommand(args[1]) && args[1] != "--help" && args[1] != "-h" &&
+                             args[1] != "--version")) {
         args.insert(args.begin() + 1, "serve");
     }
 
@@ -51,11 +51,15 @@ int main(int argc, char** argv) {
     std::string host, store, static_dir, log_level;
     std::optional<unsigned> threads;
     bool publish_stdin = false;
-    auto take_last = [](CLI::Option* o) { return o->multi_option_policy(CLI::MultiOptionPolicy::TakeLast); };
+    auto take_last = [](CLI::Option* o) {
+        return o->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    };
     take_last(serve->add_option("-c,--config", config_path, "TOML config file (herald.toml)"));
-    take_last(serve->add_option("-p,--port", port, "Port to listen on (default 8080, or PORT; 0: any)"));
+    take_last(
+        serve->add_option("-p,--port", port, "Port to listen on (default 8080, or PORT; 0: any)"));
     take_last(serve->add_option("--host", host, "Address to listen on (default 0.0.0.0)"));
-    take_last(serve->add_option("--store", store, "memory | sqlite:PATH | redis://HOST:PORT (default memory)"));
+    take_last(serve->add_option("--store", store,
+                                "memory | sqlite:PATH | redis://HOST:PORT (default memory)"));
     take_last(serve->add_option("--static", static_dir, "A folder to serve at /"));
     take_last(serve->add_option("--threads", threads, "Worker threads (default: one per core)"));
     take_last(serve->add_option("--log-level", log_level, "trace|debug|info|warn|error|off"));
@@ -67,25 +71,33 @@ int main(int argc, char** argv) {
     herald::cli::ClientOptions client;
     client.url = env_or("HERALD_URL", client.url);
     client.token = env_or("HERALD_TOKEN", "");
-    auto* pub = app.add_subcommand("pub", "Publish to a running hub; with no DATA, each stdin line is one event");
+    auto* pub = app.add_subcommand(
+        "pub", "Publish to a running hub; with no DATA, each stdin line is one event");
     herald::cli::PubOptions pub_opts;
     std::string pub_data;
     pub->add_option("TOPIC", pub_opts.topic, "The topic")->required();
-    auto* data_opt = pub->add_option("DATA", pub_data, "The event's data (default: read lines from stdin)");
+    auto* data_opt =
+        pub->add_option("DATA", pub_data, "The event's data (default: read lines from stdin)");
     pub->add_option("--event", pub_opts.event, "The event type (the SSE `event:` field)");
     pub->add_option("--id", pub_opts.id, "The event id (default: assigned by the hub)");
-    pub->add_option("--url", client.url, "The hub's base URL (HERALD_URL; default http://127.0.0.1:8080)");
+    pub->add_flag("--json", pub_opts.json_output, "Print {\"id\": ...} rather than the bare id");
+    pub->add_option("--url", client.url,
+                    "The hub's base URL (HERALD_URL; default http://127.0.0.1:8080)");
     pub->add_option("--token", client.token, "Access token (HERALD_TOKEN)");
 
     // sub
-    auto* sub = app.add_subcommand("sub", "Subscribe and print each event's data; reconnects with Last-Event-ID");
+    auto* sub = app.add_subcommand(
+        "sub", "Subscribe and print each event's data; reconnects with Last-Event-ID");
     herald::cli::SubOptions sub_opts;
     std::size_t count = 0;
-    sub->add_option("TOPIC", sub_opts.topics, "Topics or selectors (* or URI templates)")->required();
+    sub->add_option("TOPIC", sub_opts.topics,
+                    "Topics or selectors (* or URI templates); none: every topic you may read");
     sub->add_flag("--json", sub_opts.json, "One JSON object a line: id, event, data");
-    sub->add_option("--last-event-id", sub_opts.last_event_id, "Resume after this event id (or `earliest`)");
+    sub->add_option("--last-event-id", sub_opts.last_event_id,
+                    "Resume after this event id (or `earliest`)");
     auto* count_opt = sub->add_option("--count", count, "Exit after N events");
-    sub->add_option("--url", client.url, "The hub's base URL (HERALD_URL; default http://127.0.0.1:8080)");
+    sub->add_option("--url", client.url,
+                    "The hub's base URL (HERALD_URL; default http://127.0.0.1:8080)");
     sub->add_option("--token", client.token, "Access token (HERALD_TOKEN)");
 
     std::vector<const char*> cargv;
@@ -112,12 +124,18 @@ int main(int argc, char** argv) {
     }
 
     std::vector<std::pair<std::string, std::string>> overrides;
-    if (port) overrides.emplace_back("server.port", std::to_string(*port));
-    if (!host.empty()) overrides.emplace_back("server.host", host);
-    if (!store.empty()) overrides.emplace_back("store.url", store);
-    if (!static_dir.empty()) overrides.emplace_back("server.static", static_dir);
-    if (threads) overrides.emplace_back("server.threads", std::to_string(*threads));
-    if (!log_level.empty()) overrides.emplace_back("log.level", log_level);
+    if (port)
+        overrides.emplace_back("server.port", std::to_string(*port));
+    if (!host.empty())
+        overrides.emplace_back("server.host", host);
+    if (!store.empty())
+        overrides.emplace_back("store.url", store);
+    if (!static_dir.empty())
+        overrides.emplace_back("server.static", static_dir);
+    if (threads)
+        overrides.emplace_back("server.threads", std::to_string(*threads));
+    if (!log_level.empty())
+        overrides.emplace_back("log.level", log_level);
     try {
         herald::config::Config config =
             herald::config::load(config_path, herald::config::environment(), overrides);

@@ -8,10 +8,10 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <string_view>
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <string_view>
 
 namespace herald::cli {
 
@@ -33,7 +33,8 @@ struct OutputClosed {};
 void print_event(const sse::ParsedEvent& event, bool json) {
     std::string line;
     if (json) {
-        nlohmann::ordered_json object{{"id", event.id}, {"event", event.type}, {"data", event.data}};
+        nlohmann::ordered_json object{
+            {"id", event.id}, {"event", event.type}, {"data", event.data}};
         line = object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     } else {
         line = event.data;

@@ -11,15 +11,16 @@ namespace {
 
 std::string lower(std::string_view s) {
     std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; });
+    std::transform(out.begin(), out.end(), out.begin(), [](char c) {
+        return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+    });
     return out;
 }
 
 // Not std::isalnum: its answer depends on the locale.
 bool is_unreserved(unsigned char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
 }
 
 [[noreturn]] void fail(std::string_view url, std::string_view why) {
@@ -36,7 +37,9 @@ std::string HubUrl::host_header() const {
     return out;
 }
 
-std::string HubUrl::target(std::string_view path) const { return base_path + std::string(path); }
+std::string HubUrl::target(std::string_view path) const {
+    return base_path + std::string(path);
+}
 
 HubUrl parse_hub_url(std::string_view url) {
     std::string_view rest = url;

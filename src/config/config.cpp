@@ -43,21 +43,11 @@ std::string quote(std::string_view s) {
     std::string out = "\"";
     for (const char c : s) {
         switch (c) {
-        case '"':
-            out += "\\\"";
-            break;
-        case '\\':
-            out += "\\\\";
-            break;
-        case '\n':
-            out += "\\n";
-            break;
-        case '\r':
-            out += "\\r";
-            break;
-        case '\t':
-            out += "\\t";
-            break;
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
         default:
             if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
                 constexpr std::string_view kHex = "0123456789ABCDEF";
@@ -99,7 +89,7 @@ std::string join(const auto& items) {
 // variable or a flag. Each accessor checks the type and throws a ConfigError naming the
 // source and the key.
 class Input {
-  public:
+public:
     Input(const std::string& source, std::string key, const toml::node& node)
         : source_(source), key_(std::move(key)), node_(&node) {}
     Input(const std::string& source, std::string key, std::string_view text)
@@ -223,7 +213,7 @@ class Input {
         fail("expected one of " + join(choices) + ", got " + given());
     }
 
-  private:
+private:
     const std::string& source_;
     std::string key_;
     const toml::node* node_ = nullptr;

@@ -77,14 +77,14 @@ struct Config {
 // e.g. "herald.toml: server.port: expected an integer from 0 to 65535, got \"abc\"". The
 // source is the file path, "environment <VAR>" or "command line". Token values never appear.
 class ConfigError : public std::runtime_error {
-  public:
+public:
     ConfigError(std::string source, std::string key, std::string reason);
 
     [[nodiscard]] const std::string& source() const noexcept { return source_; }
     [[nodiscard]] const std::string& key() const noexcept { return key_; }
     [[nodiscard]] const std::string& reason() const noexcept { return reason_; }
 
-  private:
+private:
     std::string source_;
     std::string key_;
     std::string reason_;

@@ -7,19 +7,19 @@
 #include <span>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/url/parse.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/url/url_view.hpp>
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "http/form.hpp"
 #include "http/handlers.hpp"
+#include "http/static_files.hpp"
 
 namespace herald::http {
 
@@ -121,17 +121,15 @@ void Connection::close() {
 void Connection::wait_request() {
     state_ = State::idle;
     deadline_ = base::MonoClock::now() + kIdleTimeout;
-    socket_.async_wait(net::tcp::socket::wait_read,
-                       [self = shared_from_this()](error_code ec) {
-                           if (ec || self->state_ != State::idle) {
-                               return;
-                           }
-                           self->deadline_ =
-                               base::MonoClock::now() +
-                               std::chrono::seconds(
-                                   self->ctx_.services.config.server.request_timeout_seconds);
-                           self->read_request();
-                       });
+    socket_.async_wait(net::tcp::socket::wait_read, [self = shared_from_this()](error_code ec) {
+        if (ec || self->state_ != State::idle) {
+            return;
+        }
+        self->deadline_ =
+            base::MonoClock::now() +
+            std::chrono::seconds(self->ctx_.services.config.server.request_timeout_seconds);
+        self->read_request();
+    });
 }
 
 void Connection::read_request() {
@@ -142,10 +140,9 @@ void Connection::read_request() {
     read_->parser.emplace();
     read_->parser->header_limit(kHeaderLimit);
     read_->parser->body_limit(ctx_.services.config.server.max_body_bytes);
-    beast::http::async_read(socket_, read_->buffer, *read_->parser,
-                            [self = shared_from_this()](error_code ec, std::size_t) {
-                                self->on_read(ec);
-                            });
+    beast::http::async_read(
+        socket_, read_->buffer, *read_->parser,
+        [self = shared_from_this()](error_code ec, std::size_t) { self->on_read(ec); });
 }
 
 void Connection::on_read(error_code ec) {
@@ -176,14 +173,17 @@ void Connection::on_read(error_code ec) {
     Request request;
     request.method = std::string(msg.method_string());
     request.target = std::string(msg.target());
-    auto url = boost::urls::parse_uri_reference(request.target);
-    if (!url || request.target.empty() || request.target.front() != '/') {
-        fail(400, "malformed request target", net::Reject::bad_request);
+    if (request.target.empty() || request.target.front() != '/') {
+        fail(400, "malformed request target: expected a path starting with /",
+             net::Reject::bad_request);
         return;
     }
-    request.path = url->path();
-    for (auto param : url->params(boost::urls::encoding_opts(true))) {
-        request.query.emplace_back(std::move(param.key), std::move(param.value));
+    const auto question = request.target.find('?');
+    request.path = decode_path(std::string_view(request.target).substr(0, question));
+    if (question != std::string::npos) {
+        for (auto& field : decode_form(std::string_view(request.target).substr(question + 1))) {
+            request.query.emplace_back(std::move(field.key), std::move(field.value));
+        }
     }
     if (auto it = msg.find(beast::http::field::content_type); it != msg.end()) {
         request.content_type = std::string(it->value());
@@ -249,6 +249,8 @@ void Connection::dispatch(Request&& request) {
             respond(handle_healthz(), request.keep_alive);
         } else if (path == "/readyz") {
             respond(handle_readyz(services), request.keep_alive);
+        } else if (auto page = serve_static(services.config.server.static_dir, path)) {
+            respond(std::move(*page), request.keep_alive);
         } else {
             Response r;
             r.status = 302;
@@ -257,6 +259,12 @@ void Connection::dispatch(Request&& request) {
             respond(std::move(r), request.keep_alive);
         }
         return;
+    }
+    if (method == "GET" && !services.config.server.static_dir.empty()) {
+        if (auto file = serve_static(services.config.server.static_dir, path)) {
+            respond(std::move(*file), request.keep_alive);
+            return;
+        }
     }
     stats.reject(net::Reject::not_found);
     respond(json_error(404, "no such endpoint: " + path), request.keep_alive);
@@ -308,25 +316,26 @@ void Connection::linger() {
         close();
         return;
     }
-    socket_.async_wait(net::tcp::socket::wait_read, [self = shared_from_this()](error_code wait_ec) {
-        if (self->state_ != State::lingering) {
-            return;
-        }
-        if (wait_ec) {
-            self->close();
-            return;
-        }
-        std::array<char, 4096> sink{};
-        error_code read_ec;
-        std::size_t n = self->socket_.read_some(asio::buffer(sink), read_ec);
-        if (read_ec == asio::error::would_block) {
-            self->linger();
-        } else if (read_ec || n == 0) {
-            self->close();
-        } else {
-            self->linger();
-        }
-    });
+    socket_.async_wait(net::tcp::socket::wait_read,
+                       [self = shared_from_this()](error_code wait_ec) {
+                           if (self->state_ != State::lingering) {
+                               return;
+                           }
+                           if (wait_ec) {
+                               self->close();
+                               return;
+                           }
+                           std::array<char, 4096> sink{};
+                           error_code read_ec;
+                           std::size_t n = self->socket_.read_some(asio::buffer(sink), read_ec);
+                           if (read_ec == asio::error::would_block) {
+                               self->linger();
+                           } else if (read_ec || n == 0) {
+                               self->close();
+                           } else {
+                               self->linger();
+                           }
+                       });
 }
 
 void Connection::start_stream(const Request& request) {
@@ -352,12 +361,11 @@ void Connection::start_stream(const Request& request) {
     hub::SubscribeResult result =
         ctx_.shard.subscribe(*this, std::move(sub.interest), sub.last_event_id);
 
-    std::string head =
-        "HTTP/1.1 200 OK\r\n"
-        "Server: herald\r\n"
-        "Content-Type: text/event-stream; charset=utf-8\r\n"
-        "Cache-Control: no-cache\r\n"
-        "X-Accel-Buffering: no\r\n";
+    std::string head = "HTTP/1.1 200 OK\r\n"
+                       "Server: herald\r\n"
+                       "Content-Type: text/event-stream; charset=utf-8\r\n"
+                       "Cache-Control: no-cache\r\n"
+                       "X-Accel-Buffering: no\r\n";
     if (result.resume_header) {
         head += "Last-Event-ID: " + *result.resume_header + "\r\n";
     }
@@ -407,8 +415,7 @@ void Connection::deliver(const log::Event& event) {
         return;
     }
     queue(event.frame);
-    const std::size_t live =
-        queued_bytes_ > backlog_bytes_ ? queued_bytes_ - backlog_bytes_ : 0;
+    const std::size_t live = queued_bytes_ > backlog_bytes_ ? queued_bytes_ - backlog_bytes_ : 0;
     if (live > ctx_.services.config.server.slow_client_bytes) {
         slow_ = true; // closed in flush(): the shard is iterating its lists now
     }
@@ -519,16 +526,14 @@ void Connection::on_tick(base::MonoClock::time_point now) {
         }
         break;
     case State::streaming: {
-        const auto keepalive =
-            std::chrono::seconds(ctx_.services.config.server.keepalive_seconds);
+        const auto keepalive = std::chrono::seconds(ctx_.services.config.server.keepalive_seconds);
         if (qhead_ == queue_.size() && now - last_write_ >= keepalive) {
             queue(keepalive_frame());
             flush();
         }
         break;
     }
-    case State::closed:
-        break;
+    case State::closed: break;
     }
 }
 
@@ -542,20 +547,26 @@ void Connection::append_status(std::string& out) const {
         last_id = std::string(frame.substr(4, end - 4)); // after "id: "
     }
     std::string topics = "[";
+    auto add_topic = [&topics](std::string_view topic) {
+        if (topics.size() > 1) {
+            topics += ',';
+        }
+        topics += json_quote(topic);
+    };
     for (const auto& topic : interest().exact) {
-        topics += (topics.size() > 1 ? "," : "") + json_quote(topic);
+        add_topic(topic);
     }
     for (const auto& selector : interest().patterns) {
-        topics += (topics.size() > 1 ? "," : "") + json_quote(selector.text());
+        add_topic(selector.text());
     }
-    topics += "]";
-    out += fmt::format("{}:{{\"remote\":{},\"connectedAt\":{},\"lastEventId\":{},\"topics\":{}}}",
-                       json_quote(fmt::format("{:x}", id_)),
-                       json_quote(ec ? std::string("unknown")
-                                     : remote.address().to_string() + ":" +
-                                           std::to_string(remote.port())),
-                       json_quote(fmt::format("{:%FT%T}Z", fmt::gmtime(connected_at_ms_ / 1000))),
-                       last_id.empty() ? "null" : json_quote(last_id), topics);
+    topics += ']';
+    out += fmt::format(
+        "{}:{{\"remote\":{},\"connectedAt\":{},\"lastEventId\":{},\"topics\":{}}}",
+        json_quote(fmt::format("{:x}", id_)),
+        json_quote(ec ? std::string("unknown")
+                      : remote.address().to_string() + ":" + std::to_string(remote.port())),
+        json_quote(fmt::format("{:%FT%T}Z", fmt::gmtime(connected_at_ms_ / 1000))),
+        last_id.empty() ? "null" : json_quote(last_id), topics);
 }
 
 // ---- worker entry points ----
@@ -567,7 +578,11 @@ void serve_connection(WorkerContext& ctx, net::tcp::socket socket) {
 void sweep(WorkerContext& ctx, base::MonoClock::time_point now) {
     std::vector<std::shared_ptr<Connection>> all;
     all.reserve(ctx.connections.size());
-    ctx.connections.for_each([&all](Connection& c) { all.push_back(c.shared_from_this()); });
+    ctx.connections.for_each([&all](Connection& c) {
+        if (auto self = c.weak_from_this().lock()) {
+            all.push_back(std::move(self));
+        }
+    });
     for (auto& c : all) {
         c->on_tick(now);
     }
@@ -575,7 +590,11 @@ void sweep(WorkerContext& ctx, base::MonoClock::time_point now) {
 
 void close_all(WorkerContext& ctx) {
     std::vector<std::shared_ptr<Connection>> all;
-    ctx.connections.for_each([&all](Connection& c) { all.push_back(c.shared_from_this()); });
+    ctx.connections.for_each([&all](Connection& c) {
+        if (auto self = c.weak_from_this().lock()) {
+            all.push_back(std::move(self));
+        }
+    });
     for (auto& c : all) {
         if (c->streaming()) {
             c->flush(); // what is queued goes out before the stream ends

@@ -66,8 +66,8 @@ private:
     // The stream's output: frames not yet written, oldest at qhead_.
     std::vector<base::BufferRef> queue_;
     std::size_t qhead_ = 0;
-    std::size_t head_offset_ = 0;  // bytes of queue_[qhead_] already written
-    std::size_t queued_bytes_ = 0; // unwritten bytes in the queue
+    std::size_t head_offset_ = 0;    // bytes of queue_[qhead_] already written
+    std::size_t queued_bytes_ = 0;   // unwritten bytes in the queue
     std::size_t backlog_frames_ = 0; // head and replay frames at the front, not "live"
     std::size_t backlog_bytes_ = 0;
     base::BufferRef last_frame_; // the last event frame written, for /status

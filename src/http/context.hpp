@@ -36,7 +36,8 @@ struct Services;
 // Owned by the app, one per worker; used only on that worker's thread (stats are also
 // read by /metrics from any thread).
 struct WorkerContext {
-    WorkerContext(Services& s, net::Worker& w, hub::Shard& sh) : services(s), worker(w), shard(sh) {}
+    WorkerContext(Services& s, net::Worker& w, hub::Shard& sh)
+        : services(s), worker(w), shard(sh) {}
 
     Services& services;
     net::Worker& worker;

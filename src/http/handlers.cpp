@@ -8,12 +8,11 @@
 #include <mutex>
 
 #include <boost/asio/post.hpp>
-#include <boost/url/params_view.hpp>
-#include <boost/url/parse_query.hpp>
 #include <nlohmann/json.hpp>
 
 #include "base/clock.hpp"
 #include "http/connection.hpp"
+#include "http/form.hpp"
 #include "sse/frame.hpp"
 
 namespace herald::http {
@@ -66,11 +65,7 @@ bool truthy(std::string_view v) {
 }
 
 std::optional<std::string> parse_form(std::string_view body, PublishFields& f) {
-    auto query = boost::urls::parse_query(body);
-    if (!query) {
-        return "the form body is not valid application/x-www-form-urlencoded";
-    }
-    for (auto param : boost::urls::params_view(*query, boost::urls::encoding_opts(true))) {
+    for (auto& param : decode_form(body)) {
         const std::string& key = param.key;
         if (key == "topic") {
             f.topics.push_back(std::move(param.value));
@@ -253,8 +248,7 @@ Response handle_publish(Services& services, net::WorkerStats& stats, const Reque
     ev.retry_ms = f.retry_ms;
     hub::PublishResult published = services.hub.publish(std::move(ev));
     switch (published.error) {
-    case hub::PublishError::none:
-        break;
+    case hub::PublishError::none: break;
     case hub::PublishError::duplicate_id:
         return reject(stats, Reject::duplicate_id, 409,
                       "an event with this id already exists in the history");
@@ -347,7 +341,10 @@ void gather_status(WorkerContext& origin, std::function<void(Response)> done) {
                 boost::asio::post(g->origin->worker.io(), [g] {
                     std::string body = "{";
                     for (std::size_t i = 0; i < g->parts.size(); ++i) {
-                        body += (i ? "," : "") + g->parts[i];
+                        if (i > 0) {
+                            body += ',';
+                        }
+                        body += g->parts[i];
                     }
                     body += "}\n";
                     Response r;

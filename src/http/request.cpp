@@ -16,8 +16,8 @@ std::optional<std::string_view> Request::param(std::string_view name) const {
 
 std::string json_quote(std::string_view text) {
     // Invalid UTF-8 is replaced rather than thrown on: this is for error messages.
-    return nlohmann::json(std::string(text)).dump(-1, ' ', false,
-                                                  nlohmann::json::error_handler_t::replace);
+    return nlohmann::json(std::string(text))
+        .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 Response json_error(int status, std::string_view message) {

@@ -12,8 +12,8 @@ namespace herald::http {
 
 struct Request {
     std::string method;
-    std::string target; // as sent: path and query
-    std::string path;   // percent-decoded path, no query
+    std::string target;                                     // as sent: path and query
+    std::string path;                                       // percent-decoded path, no query
     std::vector<std::pair<std::string, std::string>> query; // decoded, in order
     std::string content_type;
     std::string accept;

@@ -25,6 +25,26 @@ bool Subscriber::wants(const log::Event& event) const noexcept {
     return false;
 }
 
+namespace {
+
+// A key that is the same for two interests with the same topics and selectors.
+std::string signature(const Interest& interest) {
+    std::string key;
+    for (const auto& topic : interest.exact) {
+        key += topic;
+        key += '\0';
+    }
+    key += '\1';
+    for (const auto& selector : interest.patterns) {
+        key += selector.text();
+        key += '\0';
+    }
+    key += interest.read_private ? '\2' : '\3';
+    return key;
+}
+
+} // namespace
+
 // ---- Shard ----
 
 Shard::Shard(Hub& hub, unsigned index) : hub_(hub), index_(index) {}
@@ -63,9 +83,10 @@ SubscribeResult Shard::subscribe(Subscriber& sub, Interest interest,
                 result.resume_header = "earliest";
             }
             auto& events = result.replay.events;
-            events.erase(std::remove_if(events.begin(), events.end(),
-                                        [&sub](const log::EventPtr& ev) { return !sub.wants(*ev); }),
-                         events.end());
+            events.erase(
+                std::remove_if(events.begin(), events.end(),
+                               [&sub](const log::EventPtr& ev) { return !sub.wants(*ev); }),
+                events.end());
         }
         // Live events up to here are covered by the replay (or predate the subscription).
         sub.position_ = hub_.log_.last_position();
@@ -91,6 +112,7 @@ SubscribeResult Shard::subscribe(Subscriber& sub, Interest interest,
     sub.subscribed_ = true;
     ++subscriber_count_;
     hub_.subscribers_.fetch_add(1, std::memory_order_relaxed);
+    hub_.comings_and_goings_.fetch_add(1, std::memory_order_relaxed);
     return result;
 }
 
@@ -119,6 +141,7 @@ void Shard::unsubscribe(Subscriber& sub) {
     }
     --subscriber_count_;
     hub_.subscribers_.fetch_sub(1, std::memory_order_relaxed);
+    hub_.comings_and_goings_.fetch_add(1, std::memory_order_relaxed);
     std::lock_guard lock(hub_.mu_);
     hub_.remove_interest(index_, sub.interest_);
 }
@@ -155,8 +178,7 @@ void Shard::drain() {
                 Subscriber& sub = *link->self;
                 // The position check also makes an event on several of the subscriber's
                 // topics arrive once.
-                if (ev.position > sub.position_ &&
-                    (!ev.is_private || sub.interest_.read_private)) {
+                if (ev.position > sub.position_ && (!ev.is_private || sub.interest_.read_private)) {
                     offer(sub, ev);
                     ++delivered;
                 }
@@ -194,6 +216,7 @@ Hub::Hub(log::EventLog& log, unsigned workers, std::function<void(unsigned)> sch
 }
 
 void Hub::add_interest(unsigned worker, const Interest& interest) {
+    const bool has_patterns = !interest.patterns.empty();
     for (const auto& topic : interest.exact) {
         Interested& entry = exact_[topic];
         if (entry.counts.empty()) {
@@ -202,12 +225,11 @@ void Hub::add_interest(unsigned worker, const Interest& interest) {
         if (entry.counts[worker]++ == 0) {
             entry.workers.set(worker);
         }
+        entry.patterned += has_patterns ? 1 : 0;
     }
-    if (!interest.patterns.empty()) {
-        for (const auto& selector : interest.patterns) {
-            auto [it, fresh] = patterns_.try_emplace(selector.text(), PatternCount{selector, 0});
-            ++it->second.count;
-        }
+    if (has_patterns) {
+        auto [it, fresh] = patterned_.try_emplace(signature(interest), PatternGroup{interest, 0});
+        ++it->second.count;
         if (pattern_counts_[worker]++ == 0) {
             pattern_workers_.set(worker);
         }
@@ -215,11 +237,13 @@ void Hub::add_interest(unsigned worker, const Interest& interest) {
 }
 
 void Hub::remove_interest(unsigned worker, const Interest& interest) {
+    const bool has_patterns = !interest.patterns.empty();
     for (const auto& topic : interest.exact) {
         auto it = exact_.find(topic);
         if (it == exact_.end()) {
             continue;
         }
+        it->second.patterned -= has_patterns ? 1 : 0;
         if (--it->second.counts[worker] == 0) {
             it->second.workers.reset(worker);
             if (it->second.workers.none()) {
@@ -227,12 +251,10 @@ void Hub::remove_interest(unsigned worker, const Interest& interest) {
             }
         }
     }
-    if (!interest.patterns.empty()) {
-        for (const auto& selector : interest.patterns) {
-            if (auto it = patterns_.find(selector.text());
-                it != patterns_.end() && --it->second.count == 0) {
-                patterns_.erase(it);
-            }
+    if (has_patterns) {
+        if (auto it = patterned_.find(signature(interest));
+            it != patterned_.end() && --it->second.count == 0) {
+            patterned_.erase(it);
         }
         if (--pattern_counts_[worker] == 0) {
             pattern_workers_.reset(worker);
@@ -244,12 +266,9 @@ PublishResult Hub::publish(log::NewEvent&& event) {
     std::lock_guard lock(mu_);
     log::AppendResult appended = log_.append(std::move(event));
     switch (appended.error) {
-    case log::AppendError::none:
-        break;
-    case log::AppendError::duplicate_id:
-        return {nullptr, PublishError::duplicate_id};
-    case log::AppendError::unavailable:
-        return {nullptr, PublishError::unavailable};
+    case log::AppendError::none: break;
+    case log::AppendError::duplicate_id: return {nullptr, PublishError::duplicate_id};
+    case log::AppendError::unavailable: return {nullptr, PublishError::unavailable};
     }
     published_.fetch_add(1, std::memory_order_relaxed);
     const log::EventPtr& ev = appended.event;
@@ -273,13 +292,14 @@ PublishResult Hub::publish(log::NewEvent&& event) {
 }
 
 void Hub::announce_connections() {
+    const std::uint64_t changes = comings_and_goings_.load(std::memory_order_relaxed);
     const std::int64_t count = subscribers_.load(std::memory_order_relaxed);
     {
         std::lock_guard lock(mu_);
-        if (count == announced_) {
+        if (changes == announced_) {
             return;
         }
-        announced_ = count;
+        announced_ = changes;
     }
     log::NewEvent ev;
     ev.topics.emplace_back(kConnectionsTopic);
@@ -305,14 +325,22 @@ std::vector<TopicInfo> Hub::topics() const {
         if (fresh) {
             out.push_back({topic, 0, 0, {}});
         }
+        // Subscribers that also have patterns are counted with their group below.
+        std::size_t total = 0;
         for (auto n : entry.counts) {
-            out[it->second].subscribers += n;
+            total += n;
         }
+        out[it->second].subscribers += total - entry.patterned;
     }
     for (auto& info : out) {
-        for (const auto& [text, pattern] : patterns_) {
-            if (pattern.selector.matches(info.topic)) {
-                info.subscribers += pattern.count;
+        for (const auto& [key, group] : patterned_) {
+            const auto& in = group.interest;
+            const bool named =
+                std::find(in.exact.begin(), in.exact.end(), info.topic) != in.exact.end();
+            if (named ||
+                std::any_of(in.patterns.begin(), in.patterns.end(),
+                            [&info](const Selector& sel) { return sel.matches(info.topic); })) {
+                info.subscribers += group.count;
             }
         }
     }

@@ -98,14 +98,17 @@ public:
     Hub& operator=(const Hub&) = delete;
 
     [[nodiscard]] Shard& shard(unsigned worker) { return *shards_[worker]; }
-    [[nodiscard]] unsigned workers() const noexcept { return static_cast<unsigned>(shards_.size()); }
+    [[nodiscard]] unsigned workers() const noexcept {
+        return static_cast<unsigned>(shards_.size());
+    }
 
     // Any thread. Appends to the log and hands the event to every shard with a subscriber
     // that may want it.
     [[nodiscard]] PublishResult publish(log::NewEvent&& event);
 
-    // Any thread. Publishes {"count": N} on $sys/connections if the number of subscribers
-    // changed since the last call.
+    // Any thread. Publishes {"count": N} on $sys/connections if any subscriber came or went
+    // since the last call (even if the count is back where it was: a new watcher always
+    // learns the count).
     void announce_connections();
     // Any thread. Applies age retention.
     void expire(std::int64_t now_ms);
@@ -130,9 +133,12 @@ private:
     struct Interested {
         WorkerSet workers;
         std::vector<std::uint32_t> counts; // subscribers per worker
+        std::uint32_t patterned = 0;       // of them, those that also have patterns
     };
-    struct PatternCount {
-        Selector selector;
+    // Subscribers with patterns, grouped by their whole interest, so that /topics counts
+    // each of them once per topic however many of its selectors match.
+    struct PatternGroup {
+        Interest interest;
         std::uint32_t count = 0;
     };
 
@@ -145,12 +151,13 @@ private:
 
     mutable std::mutex mu_; // the log, the interest tables
     std::unordered_map<std::string, Interested> exact_;
-    std::unordered_map<std::string, PatternCount> patterns_; // by selector text
-    std::vector<std::uint32_t> pattern_counts_;              // per worker
+    std::unordered_map<std::string, PatternGroup> patterned_; // by signature()
+    std::vector<std::uint32_t> pattern_counts_;               // per worker
     WorkerSet pattern_workers_;
 
     std::atomic<std::int64_t> subscribers_{0};
-    std::int64_t announced_ = 0; // under mu_: the count last published
+    std::atomic<std::uint64_t> comings_and_goings_{0};
+    std::uint64_t announced_ = 0; // under mu_: comings_and_goings_ when last published
     std::atomic<std::uint64_t> published_{0};
     std::atomic<std::uint64_t> replayed_{0};
 };

@@ -122,12 +122,9 @@ bool Selector::Segment::matches(std::string_view s) const noexcept {
 
 bool Selector::matches(std::string_view topic) const noexcept {
     switch (kind_) {
-    case Kind::exact:
-        return topic == text_;
-    case Kind::all:
-        return !is_system_topic(topic);
-    case Kind::uri_template:
-        break;
+    case Kind::exact: return topic == text_;
+    case Kind::all: return !is_system_topic(topic);
+    case Kind::uri_template: break;
     }
     if (is_system_topic(topic)) {
         return false;

@@ -21,7 +21,7 @@ namespace herald::hub {
 // A string with unbalanced braces, empty braces or any other expression inside braces
 // ("{+path}", "{a b}") is an exact topic.
 class Selector {
-  public:
+public:
     enum class Kind { exact, all, uri_template };
 
     [[nodiscard]] static Selector parse(std::string_view text);
@@ -39,7 +39,7 @@ class Selector {
         return a.text_ == b.text_;
     }
 
-  private:
+private:
     // One '/'-separated segment of a template. `kinds_[i]` says what `chars_[i]` is: a
     // literal character, "any one character" or "any run of characters". A {var} compiles
     // to "any one" followed by "any run", that is one or more characters.

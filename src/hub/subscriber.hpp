@@ -15,9 +15,9 @@ class Shard;
 
 // What a subscription asks for.
 struct Interest {
-    std::vector<std::string> exact;  // topics named exactly (system topics included)
-    std::vector<Selector> patterns;  // `*` and URI templates; never match system topics
-    bool read_private = false;       // whether private events may be delivered
+    std::vector<std::string> exact; // topics named exactly (system topics included)
+    std::vector<Selector> patterns; // `*` and URI templates; never match system topics
+    bool read_private = false;      // whether private events may be delivered
 };
 
 // Lives on one worker; every call on it happens on that worker's thread.

@@ -1,6 +1,8 @@
 // Event construction: the one place an SSE frame is encoded for a published event.
 #include "log/event.hpp"
 
+#include <algorithm>
+
 #include "sse/frame.hpp"
 
 namespace herald::log {
@@ -11,6 +13,11 @@ EventPtr make_event(NewEvent&& in, std::uint64_t position, std::string id,
     ev->position = position;
     ev->id = std::move(id);
     ev->topics = std::move(in.topics);
+    // A topic named twice is one topic: it takes one place in that topic's history.
+    auto& topics = ev->topics;
+    for (auto it = topics.begin(); it != topics.end();) {
+        it = std::find(topics.begin(), it, *it) != it ? topics.erase(it) : std::next(it);
+    }
     ev->type = std::move(in.type);
     ev->data = std::move(in.data);
     ev->is_private = in.is_private;

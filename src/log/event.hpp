@@ -32,7 +32,7 @@ struct Event {
     bool is_private = false;
     std::optional<std::uint32_t> retry_ms;
     std::int64_t published_ms = 0; // wall clock, for age retention
-    base::BufferRef frame;          // the encoded SSE frame
+    base::BufferRef frame;         // the encoded SSE frame
 
     // Bytes this event costs the history of one topic, for `history.max_bytes`.
     [[nodiscard]] std::size_t footprint() const noexcept {

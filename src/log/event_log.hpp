@@ -58,7 +58,8 @@ public:
     // The position of a retained event's id, if the log still knows it.
     [[nodiscard]] virtual std::optional<std::uint64_t> position_of(std::string_view id) const = 0;
 
-    // The position of the newest event appended (0 before the first).
+    // The position of the newest event appended (before the first: a position below any
+    // the log will assign).
     [[nodiscard]] virtual std::uint64_t last_position() const = 0;
 
     // Every retained event after `after` on the topics of `filter`.

@@ -38,7 +38,7 @@ struct alignas(64) WorkerStats {
         c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
     }
 
-    Counter connections_open{0};     // gauge, may be read while written
+    Counter connections_open{0}; // gauge, may be read while written
     Counter connections_total{0};
     Counter bytes_out{0};
     Counter slow_disconnects{0};

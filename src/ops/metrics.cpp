@@ -7,8 +7,7 @@ namespace herald::ops {
 
 namespace {
 
-void family(std::string& out, std::string_view name, std::string_view type,
-            std::string_view help) {
+void family(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
 }
 
@@ -74,13 +73,13 @@ std::string render_metrics(const hub::Hub& hub,
         }
         const std::string le =
             i < net::kLatencyBuckets.size() ? fmt::format("{}", net::kLatencyBuckets[i]) : "+Inf";
-        out += fmt::format("herald_publish_duration_seconds_bucket{{le=\"{}\"}} {}\n", le,
-                           cumulative);
+        out +=
+            fmt::format("herald_publish_duration_seconds_bucket{{le=\"{}\"}} {}\n", le, cumulative);
     }
     out += fmt::format("herald_publish_duration_seconds_sum {}\n",
                        static_cast<double>(sum(workers, &S::publish_ns_sum)) / 1e9);
-    out += fmt::format("herald_publish_duration_seconds_count {}\n",
-                       sum(workers, &S::publish_count));
+    out +=
+        fmt::format("herald_publish_duration_seconds_count {}\n", sum(workers, &S::publish_count));
     return out;
 }
 

@@ -73,8 +73,8 @@ private:
     std::string id_buffer_;     // the last event ID buffer (set by `id`, kept by dispatch)
     std::string last_event_id_; // the last event ID string (set from the buffer on dispatch)
     std::optional<std::uint32_t> retry_ms_;
-    bool skip_lf_ = false;     // the previous piece ended in CR: an LF first ends no line
-    bool at_start_ = true;     // no line of this stream has ended yet (BOM still possible)
+    bool skip_lf_ = false; // the previous piece ended in CR: an LF first ends no line
+    bool at_start_ = true; // no line of this stream has ended yet (BOM still possible)
 };
 
 } // namespace herald::sse

@@ -20,7 +20,13 @@ async function publishN(base, topic, n, prefix = 'e') {
 async function resumeThenLive(base, topics, opts, liveTopic = topics[0]) {
     const s = await subscribe(base, topics, opts);
     const live = await publishOk(base, { topic: liveTopic, data: 'live' });
-    await waitData(s, 'live');
+    try {
+        await s.waitFor(0, 5000, () => s.events.some((e) => e.id === live) || s.ended);
+    } catch {
+        // asserted below
+    }
+    assert.ok(s.events.some((e) => e.id === live),
+        `the live event ${live} did not arrive after the replay; got ${JSON.stringify(s.events.map((e) => [e.id, e.data]))}`);
     return { s, live };
 }
 
@@ -132,17 +138,18 @@ describe('resume', () => {
             .map(({ id, i }) => [id, `m${i}`]);
         // From an event of a subscribed topic.
         let r = await resumeThenLive(base, [a, b], { headers: { 'Last-Event-ID': ids[1] } });
+        const firstLive = r.live;
         try {
             assert.equal(r.s.headers['last-event-id'], ids[1]);
             assert.deepEqual(r.s.events.map((e) => [e.id, e.data]), [...expect(1), [r.live, 'live']]);
         } finally {
             r.s.close();
         }
-        // From `earliest`: every a/b event in order.
-        r = await resumeThenLive(base, [b, a], { headers: { 'Last-Event-ID': 'earliest' } });
+        // From `earliest`: every a/b event in order (the live one above included).
+        r = await resumeThenLive(base, [b, a], { headers: { 'Last-Event-ID': 'earliest' } }, b);
         try {
             assert.equal(r.s.headers['last-event-id'], 'earliest');
-            assert.deepEqual(r.s.events.map((e) => [e.id, e.data]), [...expect(-1), [r.live, 'live']]);
+            assert.deepEqual(r.s.events.map((e) => [e.id, e.data]), [...expect(-1), [firstLive, 'live'], [r.live, 'live']]);
         } finally {
             r.s.close();
         }

@@ -65,7 +65,7 @@ describe('slow consumer', () => {
             }
             assert.ok(cut, `the stalled subscriber was not cut off after ${ids.length} events of ${EVENT_BYTES} bytes`);
             // A few more after the cut: the hub and the fast subscriber carry on.
-            for (let i = ids.length; i < ids.length + 10; i++) {
+            for (let i = ids.length, end = ids.length + 10; i < end; i++) {
                 ids.push(await publishOk(base, { topic, data: `${i}:${payload}` }));
             }
             const bystanderId = await publishOk(base, { topic: other, data: 'bystander' });

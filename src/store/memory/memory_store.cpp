@@ -69,8 +69,8 @@ void MemoryStore::drop_front(Ring& ring) {
 }
 
 void MemoryStore::trim(Ring& ring) {
-    while (!ring.events.empty() && (ring.events.size() > retention_.max_events ||
-                                    ring.bytes > retention_.max_bytes)) {
+    while (!ring.events.empty() &&
+           (ring.events.size() > retention_.max_events || ring.bytes > retention_.max_bytes)) {
         drop_front(ring);
     }
 }
@@ -82,8 +82,8 @@ std::optional<std::uint64_t> MemoryStore::position_of(std::string_view id) const
     return std::nullopt;
 }
 
-void MemoryStore::collect(const Ring& ring, std::uint64_t after,
-                          std::vector<const Ring*>& rings, bool& gap) const {
+void MemoryStore::collect(const Ring& ring, std::uint64_t after, std::vector<const Ring*>& rings,
+                          bool& gap) const {
     if (ring.dropped_upto > after) {
         gap = true;
     }
@@ -95,6 +95,14 @@ void MemoryStore::collect(const Ring& ring, std::uint64_t after,
 log::Replay MemoryStore::replay(std::uint64_t after, const log::TopicFilter& filter) const {
     log::Replay out;
     std::vector<const Ring*> rings;
+    if (erased_dropped_upto_ > after) {
+        // A covered topic may be one whose emptied ring was erased.
+        const bool all_present =
+            !filter.pattern &&
+            std::all_of(filter.exact.begin(), filter.exact.end(),
+                        [this](const std::string& t) { return rings_.contains(t); });
+        out.gap = !all_present;
+    }
     if (filter.pattern) {
         for (const auto& [topic, ring] : rings_) {
             if (filter.pattern(topic) ||
@@ -154,7 +162,12 @@ void MemoryStore::expire(std::int64_t now_ms) {
         while (!ring.events.empty() && ring.events.front()->published_ms < cutoff) {
             drop_front(ring);
         }
-        it = ring.events.empty() ? rings_.erase(it) : std::next(it);
+        if (ring.events.empty()) {
+            erased_dropped_upto_ = std::max(erased_dropped_upto_, ring.dropped_upto);
+            it = rings_.erase(it);
+        } else {
+            ++it;
+        }
     }
 }
 

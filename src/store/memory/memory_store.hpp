@@ -64,6 +64,10 @@ private:
     Retention retention_;
     std::uint64_t last_position_;
     RingMap rings_;
+    // The newest drop among rings erased for being empty: a replay over a topic that has
+    // no ring (any more) may have lost events up to here. Conservative: it can make a
+    // resume report `earliest` needlessly, never report a complete replay falsely.
+    std::uint64_t erased_dropped_upto_ = 0;
     std::unordered_map<std::string, IdEntry, Hash, std::equal_to<>> ids_;
 };
 

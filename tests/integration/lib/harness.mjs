@@ -20,7 +20,11 @@ export async function startHerald({ args = [], env = {}, threads = 2, stdin = 'i
     proc.stdout.on('data', (d) => { out += d; });
     proc.stderr.on('data', (d) => { out += d; });
     const port = await new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`herald did not start:\n${out}`)), 15000);
+        const timer = setTimeout(() => {
+            proc.kill('SIGKILL');
+            reject(new Error(`herald did not start:\n${out}`));
+        }, 15000);
+        proc.on('error', (e) => { clearTimeout(timer); reject(e); });
         const check = () => {
             const m = /listening on http:\/\/[^\s:]+:(\d+)/.exec(out);
             if (m) { clearTimeout(timer); resolve(Number(m[1])); }
@@ -102,7 +106,8 @@ export function rawExchange(port, bytes, { timeoutMs = 5000 } = {}) {
         sock.on('data', (d) => { data += d.toString('latin1'); });
         sock.on('end', () => finish(true));
         sock.on('close', () => finish(true));
-        sock.on('error', (e) => (e.code === 'ECONNRESET' ? finish(true) : reject(e)));
+        // The server may answer (413, 431) and close while we are still writing.
+        sock.on('error', (e) => (['ECONNRESET', 'EPIPE'].includes(e.code) ? finish(true) : reject(e)));
     });
 }
 
@@ -112,15 +117,18 @@ export class SseParser {
     reset() { this.cur = { id: null, event: null, data: [] }; this.sawField = false; }
     push(chunk) {
         this.buf += chunk;
+        const re = /\r\n|\r|\n/g;
+        let pos = 0;
         for (;;) {
-            const m = /\r\n|\r|\n/.exec(this.buf);
+            re.lastIndex = pos;
+            const m = re.exec(this.buf);
             if (!m) break;
             // A lone CR at the end may be the first half of CRLF: wait for more.
             if (m[0] === '\r' && m.index === this.buf.length - 1) break;
-            const line = this.buf.slice(0, m.index);
-            this.buf = this.buf.slice(m.index + m[0].length);
-            this.line(line);
+            this.line(this.buf.slice(pos, m.index));
+            pos = m.index + m[0].length;
         }
+        this.buf = this.buf.slice(pos);
     }
     line(line) {
         if (line === '') {

@@ -44,14 +44,15 @@ TEST(ParseHubUrl, Ipv6InBrackets) {
     EXPECT_EQ(parse_hub_url("http://[::1]").host_header(), "[::1]");
 }
 
-TEST(ParseHubUrl, PortIsNormalised) { EXPECT_EQ(parse_hub_url("http://h:08080").port, "8080"); }
+TEST(ParseHubUrl, PortIsNormalised) {
+    EXPECT_EQ(parse_hub_url("http://h:08080").port, "8080");
+}
 
 TEST(ParseHubUrl, RejectsWhatItCannotServe) {
-    for (const char* bad :
-         {"https://h", "ftp://h", "http://", "http://:80", "http://h:", "http://h:0",
-          "http://h:65536", "http://h:99999999999999999999", "http://h:8o", "http://u:p@h",
-          "http://h/?q=1", "http://h/#f", "http://[::1", "http://[::1]x", "http://::1:80",
-          "http://h /x", ""}) {
+    for (const char* bad : {"https://h", "ftp://h", "http://", "http://:80", "http://h:",
+                            "http://h:0", "http://h:65536", "http://h:99999999999999999999",
+                            "http://h:8o", "http://u:p@h", "http://h/?q=1", "http://h/#f",
+                            "http://[::1", "http://[::1]x", "http://::1:80", "http://h /x", ""}) {
         EXPECT_THROW((void)parse_hub_url(bad), UrlError) << bad;
     }
 }

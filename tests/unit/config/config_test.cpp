@@ -19,7 +19,7 @@ using Flags = std::vector<std::pair<std::string, std::string>>;
 
 // A config file in a fresh temporary folder, removed with the fixture.
 class ConfigTest : public ::testing::Test {
-  protected:
+protected:
     void SetUp() override {
         char tmpl[] = "/tmp/herald-config-test-XXXXXX";
         ASSERT_NE(mkdtemp(tmpl), nullptr);

@@ -114,13 +114,17 @@ std::string encode(std::string_view id, std::string_view type, std::string_view 
     return out;
 }
 
-TEST(EncodeEvent, SingleLine) { EXPECT_EQ(encode("42", "", "hello"), "id: 42\ndata: hello\n\n"); }
+TEST(EncodeEvent, SingleLine) {
+    EXPECT_EQ(encode("42", "", "hello"), "id: 42\ndata: hello\n\n");
+}
 
 TEST(EncodeEvent, WithTypeAndRetry) {
     EXPECT_EQ(encode("7", "update", "x", 2500), "id: 7\nevent: update\nretry: 2500\ndata: x\n\n");
 }
 
-TEST(EncodeEvent, RetryZero) { EXPECT_EQ(encode("1", "", "x", 0), "id: 1\nretry: 0\ndata: x\n\n"); }
+TEST(EncodeEvent, RetryZero) {
+    EXPECT_EQ(encode("1", "", "x", 0), "id: 1\nretry: 0\ndata: x\n\n");
+}
 
 TEST(EncodeEvent, AppendsToExistingBuffer) {
     std::string out = "retry: 3000\n\n";
@@ -129,7 +133,9 @@ TEST(EncodeEvent, AppendsToExistingBuffer) {
     EXPECT_EQ(out, "retry: 3000\n\nid: 1\ndata: a\n\nid: 2\nevent: t\ndata: b\n\n");
 }
 
-TEST(EncodeEvent, EmptyData) { EXPECT_EQ(encode("1", "", ""), "id: 1\ndata: \n\n"); }
+TEST(EncodeEvent, EmptyData) {
+    EXPECT_EQ(encode("1", "", ""), "id: 1\ndata: \n\n");
+}
 
 TEST(EncodeEvent, LineEnds) {
     EXPECT_EQ(encode("1", "", "a\nb"), "id: 1\ndata: a\ndata: b\n\n");

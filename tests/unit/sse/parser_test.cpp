@@ -53,13 +53,17 @@ Outcome parse_in_pieces(std::string_view stream, const std::vector<std::size_t>&
     return out;
 }
 
-Outcome parse(std::string_view stream) { return parse_in_pieces(stream, {}); }
+Outcome parse(std::string_view stream) {
+    return parse_in_pieces(stream, {});
+}
 
 Outcome parse_bytewise(std::string_view stream) {
     return parse_in_pieces(stream, std::vector<std::size_t>(stream.size(), 1));
 }
 
-std::vector<ParsedEvent> events(std::string_view stream) { return parse(stream).events; }
+std::vector<ParsedEvent> events(std::string_view stream) {
+    return parse(stream).events;
+}
 
 ParsedEvent ev(std::string id, std::string type, std::string data) {
     return ParsedEvent{std::move(id), std::move(type), std::move(data)};
@@ -126,9 +130,8 @@ TEST(Parser, CommentsAreReportedAndIgnored) {
 
 TEST(Parser, IdPersistsAcrossEvents) {
     const Outcome out = parse("id: 1\ndata: a\n\ndata: b\n\nid: 2\ndata: c\n\n");
-    EXPECT_EQ(out.events,
-              (std::vector{ev("1", "message", "a"), ev("1", "message", "b"),
-                           ev("2", "message", "c")}));
+    EXPECT_EQ(out.events, (std::vector{ev("1", "message", "a"), ev("1", "message", "b"),
+                                       ev("2", "message", "c")}));
     EXPECT_EQ(out.last_event_id, "2");
 }
 
@@ -286,39 +289,37 @@ TEST(Parser, StartsFromAGivenLastEventId) {
     EXPECT_EQ(got, std::vector{ev("42", "message", "x")});
 }
 
-const char* const kCorpus =
-    "\xEF\xBB\xBF: opening comment\r\n"
-    "retry: 3000\r\n"
-    "\r\n"
-    "id: 1\n"
-    "event: greeting\n"
-    "data: hello\n"
-    "data:  world\n"
-    "\n"
-    "id: 2\r"
-    "data: caf\xC3\xA9 \xF0\x9F\x98\x80\r"
-    "\r"
-    ": keep-alive\n"
-    "data\n"
-    "data: bad \xFF byte\r\n"
-    "unknown: field\r\n"
-    "\r\n"
-    "event: lonely\n"
-    "\n"
-    "id: 3\r\n"
-    "retry: 10x\n"
-    "retry: 1200\r"
-    "data: last\r\n"
-    "\n"
-    "data: never dispatched\n";
+const char* const kCorpus = "\xEF\xBB\xBF: opening comment\r\n"
+                            "retry: 3000\r\n"
+                            "\r\n"
+                            "id: 1\n"
+                            "event: greeting\n"
+                            "data: hello\n"
+                            "data:  world\n"
+                            "\n"
+                            "id: 2\r"
+                            "data: caf\xC3\xA9 \xF0\x9F\x98\x80\r"
+                            "\r"
+                            ": keep-alive\n"
+                            "data\n"
+                            "data: bad \xFF byte\r\n"
+                            "unknown: field\r\n"
+                            "\r\n"
+                            "event: lonely\n"
+                            "\n"
+                            "id: 3\r\n"
+                            "retry: 10x\n"
+                            "retry: 1200\r"
+                            "data: last\r\n"
+                            "\n"
+                            "data: never dispatched\n";
 
 TEST(Parser, CorpusWhole) {
     const Outcome out = parse(kCorpus);
-    EXPECT_EQ(out.events,
-              (std::vector{ev("1", "greeting", "hello\n world"),
-                           ev("2", "message", "caf\xC3\xA9 \xF0\x9F\x98\x80"),
-                           ev("2", "message", "\nbad \xEF\xBF\xBD byte"),
-                           ev("3", "message", "last")}));
+    EXPECT_EQ(out.events, (std::vector{ev("1", "greeting", "hello\n world"),
+                                       ev("2", "message", "caf\xC3\xA9 \xF0\x9F\x98\x80"),
+                                       ev("2", "message", "\nbad \xEF\xBF\xBD byte"),
+                                       ev("3", "message", "last")}));
     EXPECT_EQ(out.comments, (std::vector<std::string>{" opening comment", " keep-alive"}));
     EXPECT_EQ(out.last_event_id, "3");
     EXPECT_EQ(out.retry, 1200U);

@@ -1,0 +1,47 @@
+# The two commands: `make run` and `make test`. Both install what is missing first.
+# Other targets: build, bench, format, clean.
+
+JOBS ?= $(shell nproc)
+PORT ?= 8080
+CTEST = ctest --output-on-failure -j $(JOBS)
+
+.PHONY: deps build run test test-dev test-asan test-tsan bench format clean
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	cmake --preset release >/dev/null
+	cmake --build --preset release -j $(JOBS) --target herald
+
+run: build
+	./build/release/herald serve --port $(PORT)
+
+# Unit and integration tests on a debug build, then the same under ASan+UBSan, then the
+# threaded core's suites under TSan.
+test: deps test-dev test-asan test-tsan
+
+test-dev:
+	cmake --preset dev >/dev/null
+	cmake --build --preset dev -j $(JOBS)
+	cd build/dev && $(CTEST)
+
+test-asan:
+	cmake --preset asan >/dev/null
+	cmake --build --preset asan -j $(JOBS)
+	cd build/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $(CTEST)
+
+test-tsan:
+	cmake --preset tsan >/dev/null
+	cmake --build --preset tsan -j $(JOBS) --target herald unit_hub unit_store
+	cd build/tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 $(CTEST) -L threaded
+
+bench: build
+	cmake --build --preset release -j $(JOBS) --target herald_load
+	bash bench/run.sh
+
+format:
+	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
+
+clean:
+	rm -rf build
