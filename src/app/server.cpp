@@ -93,6 +93,12 @@ int run_serve(const config::Config& config, const ServeOptions& options) {
         throw std::runtime_error("server.threads: at most " + std::to_string(hub::kMaxWorkers));
     }
 
+    // The main thread handles signals and the $sys/connections announcements. The handlers
+    // are installed before anything is announced, so a SIGTERM sent the moment the hub says
+    // it listens is a clean shutdown, never the default death.
+    asio::io_context main_io(1);
+    asio::signal_set signals(main_io, SIGINT, SIGTERM, SIGHUP);
+
     std::unique_ptr<log::EventLog> store = open_store(config);
     std::vector<std::unique_ptr<net::Worker>> workers;
     for (unsigned i = 0; i < threads; ++i) {
@@ -151,9 +157,6 @@ int run_serve(const config::Config& config, const ServeOptions& options) {
     spdlog::info("herald {} listening on http://{}:{} ({} workers, store {})", HERALD_VERSION,
                  config.server.host, port, threads, config.store.url);
 
-    // The main thread handles signals and the $sys/connections announcements.
-    asio::io_context main_io(1);
-    asio::signal_set signals(main_io, SIGINT, SIGTERM, SIGHUP);
     std::function<void()> wait_signal = [&] {
         signals.async_wait([&](boost::system::error_code sig_ec, int signo) {
             if (sig_ec) {

@@ -8,10 +8,8 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <fmt/chrono.h>
 #include <fmt/format.h>
@@ -45,9 +43,12 @@ bool is_event_frame(const base::BufferRef& frame) {
 
 } // namespace
 
+// Alive only while a request is being read. The bytes come from the worker's scratch
+// buffer; only what the parser has not consumed yet (a header split across reads, a
+// pipelined request) is copied here.
 struct Connection::ReadState {
-    beast::flat_buffer buffer;
     std::optional<beast::http::request_parser<beast::http::string_body>> parser;
+    std::string pending;
 };
 
 // ---- ConnectionList ----
@@ -140,9 +141,81 @@ void Connection::read_request() {
     read_->parser.emplace();
     read_->parser->header_limit(kHeaderLimit);
     read_->parser->body_limit(ctx_.services.config.server.max_body_bytes);
-    beast::http::async_read(
-        socket_, read_->buffer, *read_->parser,
-        [self = shared_from_this()](error_code ec, std::size_t) { self->on_read(ec); });
+    read_->parser->eager(true);
+    if (!read_->pending.empty()) {
+        // A pipelined request arrived with the previous one.
+        error_code ec;
+        if (feed({}, ec) || ec) {
+            on_read(ec);
+            return;
+        }
+    }
+    await_bytes();
+}
+
+void Connection::await_bytes() {
+    socket_.async_wait(net::tcp::socket::wait_read, [self = shared_from_this()](error_code ec) {
+        if (self->state_ != State::reading) {
+            return;
+        }
+        if (ec) {
+            self->close();
+            return;
+        }
+        self->on_readable();
+    });
+}
+
+void Connection::on_readable() {
+    std::vector<char>& scratch = ctx_.scratch;
+    for (;;) {
+        error_code ec;
+        const std::size_t n = socket_.read_some(asio::buffer(scratch), ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+            await_bytes();
+            return;
+        }
+        if (ec || n == 0) {
+            close(); // the peer went away before a whole request arrived
+            return;
+        }
+        const bool done = feed(std::string_view(scratch.data(), n), ec);
+        if (done || ec) {
+            on_read(ec);
+            return;
+        }
+    }
+}
+
+bool Connection::feed(std::string_view bytes, error_code& ec) {
+    auto& parser = *read_->parser;
+    std::string& pending = read_->pending;
+    if (!pending.empty()) {
+        pending.append(bytes);
+        bytes = pending;
+    }
+    std::size_t consumed = 0;
+    while (consumed < bytes.size() && !parser.is_done()) {
+        const std::size_t used =
+            parser.put(asio::buffer(bytes.data() + consumed, bytes.size() - consumed), ec);
+        if (ec == beast::http::error::need_more) {
+            ec = {};
+            break;
+        }
+        if (ec) {
+            return false;
+        }
+        if (used == 0) {
+            break;
+        }
+        consumed += used;
+    }
+    if (bytes.data() == pending.data()) {
+        pending.erase(0, consumed);
+    } else {
+        pending.assign(bytes.substr(consumed));
+    }
+    return parser.is_done();
 }
 
 void Connection::on_read(error_code ec) {
@@ -290,7 +363,7 @@ void Connection::respond(Response&& response, bool keep_alive) {
                               self->close();
                           } else if (!keep_alive) {
                               self->linger();
-                          } else if (self->read_ && self->read_->buffer.size() > 0) {
+                          } else if (self->read_ && !self->read_->pending.empty()) {
                               self->read_request(); // a pipelined request is waiting
                           } else {
                               self->read_.reset();

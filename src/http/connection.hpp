@@ -35,11 +35,15 @@ public:
 
 private:
     friend class ConnectionList;
-    struct ReadState; // the Beast parser and buffer, alive only while a request is read
+    struct ReadState; // the Beast parser, alive only while a request is read
     enum class State : std::uint8_t { idle, reading, responding, streaming, lingering, closed };
 
     void wait_request();
     void read_request();
+    void await_bytes();
+    void on_readable();
+    // Gives bytes to the parser; true once a whole request is parsed.
+    [[nodiscard]] bool feed(std::string_view bytes, boost::system::error_code& ec);
     void on_read(boost::system::error_code ec);
     void dispatch(Request&& request);
     void respond(Response&& response, bool keep_alive);

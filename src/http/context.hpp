@@ -45,6 +45,8 @@ struct WorkerContext {
     ConnectionList connections;
     net::WorkerStats stats;
     std::uint64_t next_connection = 0;
+    // Every read of a request lands here first: a connection keeps no read buffer of its own.
+    std::vector<char> scratch = std::vector<char>(64 * 1024);
 };
 
 // Read-only after start, but for `draining`.
