@@ -648,32 +648,19 @@ void serve_connection(WorkerContext& ctx, net::tcp::socket socket) {
     std::make_shared<Connection>(ctx, std::move(socket))->start();
 }
 
+// Closing a connection only unlinks that connection, and never frees it here (its pending
+// operations own it until they complete), so the list can be walked directly.
 void sweep(WorkerContext& ctx, base::MonoClock::time_point now) {
-    std::vector<std::shared_ptr<Connection>> all;
-    all.reserve(ctx.connections.size());
-    ctx.connections.for_each([&all](Connection& c) {
-        if (auto self = c.weak_from_this().lock()) {
-            all.push_back(std::move(self));
-        }
-    });
-    for (auto& c : all) {
-        c->on_tick(now);
-    }
+    ctx.connections.for_each([now](Connection& c) { c.on_tick(now); });
 }
 
 void close_all(WorkerContext& ctx) {
-    std::vector<std::shared_ptr<Connection>> all;
-    ctx.connections.for_each([&all](Connection& c) {
-        if (auto self = c.weak_from_this().lock()) {
-            all.push_back(std::move(self));
+    ctx.connections.for_each([](Connection& c) {
+        if (c.streaming()) {
+            c.flush(); // what is queued goes out before the stream ends
         }
+        c.close();
     });
-    for (auto& c : all) {
-        if (c->streaming()) {
-            c->flush(); // what is queued goes out before the stream ends
-        }
-        c->close();
-    }
 }
 
 } // namespace herald::http
