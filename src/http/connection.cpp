@@ -389,26 +389,7 @@ void Connection::linger() {
         close();
         return;
     }
-    socket_.async_wait(net::tcp::socket::wait_read,
-                       [self = shared_from_this()](error_code wait_ec) {
-                           if (self->state_ != State::lingering) {
-                               return;
-                           }
-                           if (wait_ec) {
-                               self->close();
-                               return;
-                           }
-                           std::array<char, 4096> sink{};
-                           error_code read_ec;
-                           std::size_t n = self->socket_.read_some(asio::buffer(sink), read_ec);
-                           if (read_ec == asio::error::would_block) {
-                               self->linger();
-                           } else if (read_ec || n == 0) {
-                               self->close();
-                           } else {
-                               self->linger();
-                           }
-                       });
+    watch_peer();
 }
 
 void Connection::start_stream(const Request& request) {
@@ -456,26 +437,36 @@ void Connection::start_stream(const Request& request) {
     flush();
 }
 
-// A subscriber sends nothing after its request; readability means it closed (or sent
-// junk, which is dropped). No buffer is held while waiting.
+// Waits, holding no buffer, for the peer to close: a subscriber sends nothing after its
+// request, and a lingering connection only drains what the client still sends. Whatever
+// arrives is read into the worker's scratch buffer and dropped.
 void Connection::watch_peer() {
-    socket_.async_wait(net::tcp::socket::wait_read, [self = shared_from_this()](error_code ec) {
-        if (self->state_ != State::streaming) {
-            return;
+    socket_.async_wait(net::tcp::socket::wait_read,
+                       [self = shared_from_this(), watched = state_](error_code ec) {
+                           if (self->state_ != watched) {
+                               return;
+                           }
+                           if (ec || !self->discard_input()) {
+                               self->close();
+                               return;
+                           }
+                           self->watch_peer();
+                       });
+}
+
+bool Connection::discard_input() {
+    // Bounded, so a client that never stops sending cannot hold the worker.
+    for (int reads = 0; reads < 16; ++reads) {
+        error_code ec;
+        const std::size_t n = socket_.read_some(asio::buffer(ctx_.scratch), ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+            return true;
         }
-        if (ec) {
-            self->close();
-            return;
+        if (ec || n == 0) {
+            return false;
         }
-        std::array<char, 512> sink{};
-        error_code read_ec;
-        std::size_t n = self->socket_.read_some(asio::buffer(sink), read_ec);
-        if ((read_ec && read_ec != asio::error::would_block) || (!read_ec && n == 0)) {
-            self->close();
-            return;
-        }
-        self->watch_peer();
-    });
+    }
+    return true;
 }
 
 void Connection::queue(base::BufferRef frame) {

@@ -51,7 +51,9 @@ private:
     void linger();
     void start_stream(const Request& request);
     void end_stream_now(const std::string& head); // 200 + retry, then close (passing refusal)
-    void watch_peer();
+    void watch_peer();                            // in the streaming or lingering state
+    // Reads and drops what the peer sent; false once it has closed or failed.
+    [[nodiscard]] bool discard_input();
     void consume(std::size_t bytes);
     void queue(base::BufferRef frame);
 

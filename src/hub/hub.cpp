@@ -206,7 +206,7 @@ void Shard::drain() {
 // ---- Hub ----
 
 Hub::Hub(log::EventLog& log, unsigned workers, std::function<void(unsigned)> schedule)
-    : log_(log), schedule_(std::move(schedule)), pattern_counts_(workers, 0) {
+    : log_(log), schedule_(std::move(schedule)) {
     workers = std::clamp(workers, 1U, kMaxWorkers);
     pattern_counts_.assign(workers, 0);
     shards_.reserve(workers);
