@@ -16,6 +16,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
+#include "auth/authenticator.hpp"
 #include "base/clock.hpp"
 #include "http/context.hpp"
 #include "hub/hub.hpp"
@@ -71,6 +72,50 @@ void publish_lines(hub::Hub& hub) {
 
 } // namespace
 
+namespace {
+
+void describe_auth(const auth::Authenticator& a) {
+    if (!a.enabled()) {
+        spdlog::warn("no credentials configured: the hub is open to anyone who can reach it");
+    } else if (!a.anonymous_allowed()) {
+        spdlog::info("auth on: AUTH_TOKEN set, every request but /healthz and /readyz needs a "
+                     "token");
+    } else {
+        spdlog::info("auth on: {} static token(s)", a.token_count());
+    }
+}
+
+// SIGHUP: read the config again and put its tokens in force on every worker; streams whose
+// caller may no longer read what they read are closed. A config that does not load
+// changes nothing.
+void reload_tokens(const ServeOptions& options,
+                   const std::vector<std::unique_ptr<http::WorkerContext>>& contexts) {
+    if (!options.reload) {
+        spdlog::info("SIGHUP: nothing to reload");
+        return;
+    }
+    std::shared_ptr<const auth::Authenticator> fresh;
+    try {
+        fresh = auth::make_authenticator(options.reload(), config::environment());
+    } catch (const std::exception& e) {
+        spdlog::error("SIGHUP: keeping the tokens in force: {}", e.what());
+        return;
+    }
+    auto closed = std::make_shared<std::atomic<std::size_t>>(0);
+    auto left = std::make_shared<std::atomic<std::size_t>>(contexts.size());
+    for (const auto& ctx : contexts) {
+        asio::post(ctx->worker.io(), [c = ctx.get(), fresh, closed, left] {
+            closed->fetch_add(http::reload_auth(*c, fresh));
+            if (left->fetch_sub(1) == 1) {
+                spdlog::info("SIGHUP: tokens reloaded ({} static); {} stream(s) closed",
+                             fresh->token_count(), closed->load());
+            }
+        });
+    }
+}
+
+} // namespace
+
 // Every subscriber is a descriptor: take the whole hard limit, not the usual 1024.
 static void raise_descriptor_limit() {
     rlimit limit{};
@@ -99,6 +144,8 @@ int run_serve(const config::Config& config, const ServeOptions& options) {
     asio::io_context main_io(1);
     asio::signal_set signals(main_io, SIGINT, SIGTERM, SIGHUP);
 
+    std::shared_ptr<const auth::Authenticator> authenticator =
+        auth::make_authenticator(config, options.env);
     std::unique_ptr<log::EventLog> store = open_store(config);
     std::vector<std::unique_ptr<net::Worker>> workers;
     for (unsigned i = 0; i < threads; ++i) {
@@ -116,6 +163,7 @@ int run_serve(const config::Config& config, const ServeOptions& options) {
     for (unsigned i = 0; i < threads; ++i) {
         contexts.push_back(
             std::make_unique<http::WorkerContext>(services, *workers[i], hub.shard(i)));
+        contexts.back()->auth = authenticator;
         services.workers.push_back(contexts.back().get());
     }
     std::vector<const net::WorkerStats*> stats;
@@ -150,10 +198,7 @@ int run_serve(const config::Config& config, const ServeOptions& options) {
                               }
                           });
     }
-    if (config.auth.tokens.empty() && config.auth.jwt_secret.empty() &&
-        config.auth.jwt_public_key_file.empty()) {
-        spdlog::warn("no credentials configured: the hub is open to anyone who can reach it");
-    }
+    describe_auth(*authenticator);
     spdlog::info("herald {} listening on http://{}:{} ({} workers, store {})", HERALD_VERSION,
                  config.server.host, port, threads, config.store.url);
 
@@ -163,7 +208,7 @@ int run_serve(const config::Config& config, const ServeOptions& options) {
                 return;
             }
             if (signo == SIGHUP) {
-                spdlog::info("SIGHUP: no tokens to reload in this build");
+                reload_tokens(options, contexts);
                 wait_signal();
                 return;
             }

@@ -138,10 +138,16 @@ int main(int argc, char** argv) {
     if (!log_level.empty())
         overrides.emplace_back("log.level", log_level);
     try {
-        herald::config::Config config =
-            herald::config::load(config_path, herald::config::environment(), overrides);
+        auto env = herald::config::environment();
+        herald::config::Config config = herald::config::load(config_path, env, overrides);
         spdlog::set_level(spdlog::level::from_str(config.log.level));
-        return herald::app::run_serve(config, {publish_stdin});
+        herald::app::ServeOptions options;
+        options.publish_stdin = publish_stdin;
+        options.env = std::move(env);
+        options.reload = [config_path, overrides] {
+            return herald::config::load(config_path, herald::config::environment(), overrides);
+        };
+        return herald::app::run_serve(config, options);
     } catch (const herald::config::ConfigError& e) {
         std::cerr << "herald: bad configuration: " << e.what() << "\n";
         return 2;

@@ -317,7 +317,10 @@ const std::array kSettings = {
             [](Config& c, const Input& in) { c.auth.anonymous.subscribe = in.strings(); }},
     Setting{"auth.anonymous.publish",
             [](Config& c, const Input& in) { c.auth.anonymous.publish = in.strings(); }},
+    Setting{"auth.open_metrics",
+            [](Config& c, const Input& in) { c.auth.open_metrics = in.boolean(); }},
     Setting{"log.level", [](Config& c, const Input& in) { c.log.level = in.one_of(kLogLevels); }},
+    Setting{"log.access", [](Config& c, const Input& in) { c.log.access = in.boolean(); }},
 };
 
 const Setting* find_setting(std::string_view key) {

@@ -57,10 +57,12 @@ struct AuthConfig {
     std::string jwt_public_key_file;
     Grants anonymous;
     std::vector<TokenConfig> tokens;
+    bool open_metrics = false; // /metrics without admin once auth is on
 };
 
 struct LogConfig {
     std::string level = "info"; // trace|debug|info|warn|error|off
+    bool access = false;        // one line per request (tokens masked)
 };
 
 struct Config {

@@ -15,6 +15,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "base/clock.hpp"
+#include "http/access.hpp"
 #include "http/form.hpp"
 #include "http/handlers.hpp"
 #include "http/static_files.hpp"
@@ -267,12 +269,61 @@ void Connection::on_read(error_code ec) {
     if (auto it = msg.find("Last-Event-ID"); it != msg.end()) {
         request.last_event_id = std::string(it->value());
     }
+    if (auto it = msg.find(beast::http::field::authorization); it != msg.end()) {
+        request.authorization = std::string(it->value());
+    }
+    for (auto [it, end] = msg.equal_range(beast::http::field::cookie); it != end; ++it) {
+        if (request.cookie) {
+            *request.cookie += "; ";
+            *request.cookie += it->value();
+        } else {
+            request.cookie = std::string(it->value());
+        }
+    }
+    if (auto it = msg.find(beast::http::field::origin); it != msg.end()) {
+        request.origin = std::string(it->value());
+    }
+    request.preflight = request.method == "OPTIONS" &&
+                        msg.find(beast::http::field::access_control_request_method) != msg.end();
     request.keep_alive = msg.keep_alive();
     request.body = std::move(msg.body());
     dispatch(std::move(request));
 }
 
 void Connection::dispatch(Request&& request) {
+    auto& stats = ctx_.stats;
+    if (request.preflight) {
+        // Browsers send no credentials with a preflight: answered before auth.
+        answer(request,
+               preflight(cors_origin(ctx_.services.config.server.cors_origins, request), stats));
+        return;
+    }
+    if (request.path == "/healthz" || request.path == "/readyz") {
+        // The probes are open whatever the auth settings.
+        if (request.method != "GET") {
+            Response r =
+                json_error(405, "method " + request.method + " is not allowed on " + request.path);
+            r.headers.emplace_back("Allow", "GET");
+            stats.reject(net::Reject::method_not_allowed);
+            answer(request, std::move(r));
+        } else {
+            answer(request,
+                   request.path == "/healthz" ? handle_healthz() : handle_readyz(ctx_.services));
+        }
+        return;
+    }
+    auto who = identify(*ctx_.auth, request, stats);
+    if (auto* refusal = std::get_if<Response>(&who)) {
+        answer(request, std::move(*refusal));
+        return;
+    }
+    route(request, *std::get<auth::PrincipalPtr>(who));
+    if (state_ == State::streaming) {
+        principal_ = std::get<auth::PrincipalPtr>(std::move(who));
+    }
+}
+
+void Connection::route(Request& request, const auth::Principal& who) {
     const std::string& path = request.path;
     const std::string& method = request.method;
     auto& services = ctx_.services;
@@ -281,66 +332,89 @@ void Connection::dispatch(Request&& request) {
         Response r = json_error(405, "method " + method + " is not allowed on " + path);
         r.headers.emplace_back("Allow", std::string(allowed));
         stats.reject(net::Reject::method_not_allowed);
-        respond(std::move(r), request.keep_alive);
+        answer(request, std::move(r));
     };
 
     if (path == "/events") {
         if (method == "GET") {
-            start_stream(request);
+            start_stream(request, who);
         } else if (method == "POST") {
-            respond(handle_publish(services, stats, request), request.keep_alive);
+            answer(request, handle_publish(services, stats, request, who));
         } else if (method == "OPTIONS") {
             Response r;
             r.status = 204;
             r.content_type.clear();
             r.headers.emplace_back("Allow", "GET, POST, OPTIONS");
-            respond(std::move(r), request.keep_alive);
+            answer(request, std::move(r));
         } else {
             only("GET, POST, OPTIONS");
         }
         return;
     }
-    if (path == "/status" || path == "/topics" || path == "/metrics" || path == "/healthz" ||
-        path == "/readyz" || path == "/") {
+    if (path == "/status" || path == "/topics" || path == "/metrics" || path == "/") {
         if (method != "GET") {
             only("GET");
             return;
         }
+        const bool open = path == "/" || (path == "/metrics" && ctx_.auth->open_metrics());
+        if (!open) {
+            if (auto refusal = require_admin(who, stats)) {
+                answer(request, std::move(*refusal));
+                return;
+            }
+        }
         if (path == "/status") {
             state_ = State::responding;
-            const bool keep_alive = request.keep_alive;
-            gather_status(ctx_, [self = shared_from_this(), keep_alive](Response r) {
+            gather_status(ctx_, [self = shared_from_this(),
+                                 request = std::move(request)](Response r) mutable {
                 if (self->state_ == State::responding) {
-                    self->respond(std::move(r), keep_alive);
+                    self->answer(request, std::move(r));
                 }
             });
         } else if (path == "/topics") {
-            respond(handle_topics(services), request.keep_alive);
+            answer(request, handle_topics(services));
         } else if (path == "/metrics") {
-            respond(handle_metrics(services), request.keep_alive);
-        } else if (path == "/healthz") {
-            respond(handle_healthz(), request.keep_alive);
-        } else if (path == "/readyz") {
-            respond(handle_readyz(services), request.keep_alive);
+            answer(request, handle_metrics(services));
         } else if (auto page = serve_static(services.config.server.static_dir, path)) {
-            respond(std::move(*page), request.keep_alive);
+            answer(request, std::move(*page));
         } else {
             Response r;
             r.status = 302;
             r.content_type.clear();
             r.headers.emplace_back("Location", "/dashboard/");
-            respond(std::move(r), request.keep_alive);
+            answer(request, std::move(r));
         }
         return;
     }
     if (method == "GET" && !services.config.server.static_dir.empty()) {
         if (auto file = serve_static(services.config.server.static_dir, path)) {
-            respond(std::move(*file), request.keep_alive);
+            answer(request, std::move(*file));
             return;
         }
     }
     stats.reject(net::Reject::not_found);
-    respond(json_error(404, "no such endpoint: " + path), request.keep_alive);
+    answer(request, json_error(404, "no such endpoint: " + path));
+}
+
+void Connection::answer(const Request& request, Response&& response) {
+    if (request.origin && !request.preflight) {
+        if (auto origin = cors_origin(ctx_.services.config.server.cors_origins, request)) {
+            add_cors(response, *origin);
+        }
+    }
+    if (ctx_.services.config.log.access) {
+        log_access(request, response.status, response.body.size());
+    }
+    respond(std::move(response), request.keep_alive);
+}
+
+void Connection::log_access(const Request& request, int status, std::size_t bytes) const {
+    error_code ec;
+    const auto remote = socket_.remote_endpoint(ec);
+    // Never the headers (Authorization, Cookie) and never a token in the query string.
+    spdlog::info("access {}:{} \"{} {}\" {} {}",
+                 ec ? std::string("-") : remote.address().to_string(), ec ? 0 : remote.port(),
+                 request.method, mask_target(request.target), status, bytes);
 }
 
 void Connection::respond(Response&& response, bool keep_alive) {
@@ -392,7 +466,7 @@ void Connection::linger() {
     watch_peer();
 }
 
-void Connection::start_stream(const Request& request) {
+void Connection::start_stream(const Request& request, const auth::Principal& who) {
     const auto& server = ctx_.services.config.server;
     if (ctx_.services.draining.load(std::memory_order_relaxed)) {
         // A passing refusal: EventSource gives up on anything but 200, so answer 200 and
@@ -400,15 +474,24 @@ void Connection::start_stream(const Request& request) {
         Response r;
         r.content_type = "text/event-stream; charset=utf-8";
         r.body = "retry: " + std::to_string(server.retry_ms) + "\n\n";
-        respond(std::move(r), false);
+        Request closing = request;
+        closing.keep_alive = false;
+        answer(closing, std::move(r));
         return;
     }
     auto parsed = parse_subscription(request, ctx_.stats);
     if (auto* refusal = std::get_if<Response>(&parsed)) {
-        respond(std::move(*refusal), request.keep_alive);
+        answer(request, std::move(*refusal));
         return;
     }
     auto& sub = std::get<Subscription>(parsed);
+    if (auto refusal = authorize(sub.interest, who, ctx_.stats)) {
+        answer(request, std::move(*refusal));
+        return;
+    }
+    if (ctx_.services.config.log.access) {
+        log_access(request, 200, 0);
+    }
 
     state_ = State::streaming;
     read_.reset(); // an idle subscriber holds no read buffer
@@ -422,6 +505,11 @@ void Connection::start_stream(const Request& request) {
                        "X-Accel-Buffering: no\r\n";
     if (result.resume_header) {
         head += "Last-Event-ID: " + *result.resume_header + "\r\n";
+    }
+    if (request.origin) {
+        if (auto origin = cors_origin(server.cors_origins, request)) {
+            head += cors_head(*origin);
+        }
     }
     head += "Connection: close\r\n\r\nretry: " + std::to_string(server.retry_ms) + "\n\n";
 
@@ -590,6 +678,11 @@ void Connection::on_tick(base::MonoClock::time_point now) {
         }
         break;
     case State::streaming: {
+        if (principal_ && principal_->expires_ms != 0 &&
+            base::unix_ms() >= principal_->expires_ms) {
+            close(); // its JWT expired: the client must come back with a fresh one
+            break;
+        }
         const auto keepalive = std::chrono::seconds(ctx_.services.config.server.keepalive_seconds);
         if (qhead_ == queue_.size() && now - last_write_ >= keepalive) {
             queue(keepalive_frame());
@@ -643,6 +736,48 @@ void serve_connection(WorkerContext& ctx, net::tcp::socket socket) {
 // operations own it until they complete), so the list can be walked directly.
 void sweep(WorkerContext& ctx, base::MonoClock::time_point now) {
     ctx.connections.for_each([now](Connection& c) { c.on_tick(now); });
+}
+
+namespace {
+
+// Whether two callers read exactly the same events.
+bool same_reading(const auth::Principal& a, const auth::Principal& b) {
+    if (!a.access || !b.access) {
+        return !a.access && !b.access;
+    }
+    return a.access->everything == b.access->everything && a.access->read == b.access->read &&
+           a.access->read_private == b.access->read_private;
+}
+
+} // namespace
+
+bool Connection::recheck(const auth::Authenticator& auth) {
+    if (state_ != State::streaming || !principal_) {
+        return true;
+    }
+    std::optional<std::string_view> credential;
+    if (!principal_->anonymous()) {
+        credential = principal_->credential;
+    }
+    auto result = auth.authenticate(credential, base::unix_ms());
+    if (auto* now = std::get_if<auth::PrincipalPtr>(&result);
+        now != nullptr && same_reading(*principal_, **now)) {
+        principal_ = *now;
+        return true;
+    }
+    close();
+    return false;
+}
+
+std::size_t reload_auth(WorkerContext& ctx, std::shared_ptr<const auth::Authenticator> auth) {
+    ctx.auth = std::move(auth);
+    std::size_t closed = 0;
+    ctx.connections.for_each([&](Connection& c) {
+        if (!c.recheck(*ctx.auth)) {
+            ++closed;
+        }
+    });
+    return closed;
 }
 
 void close_all(WorkerContext& ctx) {

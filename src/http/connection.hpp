@@ -30,6 +30,9 @@ public:
     void flush() override;
 
     [[nodiscard]] bool streaming() const noexcept { return state_ == State::streaming; }
+    // Under new tokens: false (and the stream closed) when its caller may no longer read
+    // what it reads now.
+    bool recheck(const auth::Authenticator& auth);
     // This stream's entry in /status: "id": {"remote", "connectedAt", "lastEventId", "topics"}.
     void append_status(std::string& out) const;
 
@@ -46,10 +49,14 @@ private:
     [[nodiscard]] bool feed(std::string_view bytes, boost::system::error_code& ec);
     void on_read(boost::system::error_code ec);
     void dispatch(Request&& request);
+    void route(Request& request, const auth::Principal& who);
+    // Answers, adding CORS headers and writing the access log line.
+    void answer(const Request& request, Response&& response);
+    void log_access(const Request& request, int status, std::size_t bytes) const;
     void respond(Response&& response, bool keep_alive);
     void fail(int status, std::string_view message, net::Reject reason);
     void linger();
-    void start_stream(const Request& request);
+    void start_stream(const Request& request, const auth::Principal& who);
     void end_stream_now(const std::string& head); // 200 + retry, then close (passing refusal)
     void watch_peer();                            // in the streaming or lingering state
     // Reads and drops what the peer sent; false once it has closed or failed.
@@ -77,6 +84,7 @@ private:
     std::size_t backlog_frames_ = 0; // head and replay frames at the front, not "live"
     std::size_t backlog_bytes_ = 0;
     base::BufferRef last_frame_; // the last event frame written, for /status
+    auth::PrincipalPtr principal_; // a stream's caller, checked again on reload and expiry
 
     Connection* prev_ = nullptr; // in the worker's ConnectionList
     Connection* next_ = nullptr;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "auth/authenticator.hpp"
 #include "config/config.hpp"
 #include "hub/hub.hpp"
 #include "net/stats.hpp"
@@ -45,6 +46,8 @@ struct WorkerContext {
     ConnectionList connections;
     net::WorkerStats stats;
     std::uint64_t next_connection = 0;
+    // The tokens in force; replaced on this thread by reload_auth().
+    std::shared_ptr<const auth::Authenticator> auth;
     // Every read of a request lands here first: a connection keeps no read buffer of its own.
     std::vector<char> scratch = std::vector<char>(64 * 1024);
 };
@@ -64,5 +67,8 @@ void serve_connection(WorkerContext& ctx, net::tcp::socket socket);
 void sweep(WorkerContext& ctx, base::MonoClock::time_point now);
 // Ends every stream and connection of the worker (on its thread), for shutdown.
 void close_all(WorkerContext& ctx);
+// Puts new tokens in force on the worker (on its thread) and closes the streams whose
+// credential no longer authenticates or whose read rights changed. Returns how many.
+std::size_t reload_auth(WorkerContext& ctx, std::shared_ptr<const auth::Authenticator> auth);
 
 } // namespace herald::http

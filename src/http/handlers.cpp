@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/clock.hpp"
+#include "http/access.hpp"
 #include "http/connection.hpp"
 #include "http/form.hpp"
 #include "sse/frame.hpp"
@@ -166,8 +167,6 @@ std::variant<Subscription, Response> parse_subscription(const Request& request,
         // No topic: every topic the caller may read.
         sub.interest.patterns.push_back(hub::Selector::parse("*"));
     }
-    // Anonymous callers never read private events (access control decides otherwise).
-    sub.interest.read_private = false;
     if (request.last_event_id) {
         sub.last_event_id = request.last_event_id;
     } else if (auto id = request.param("lastEventID")) {
@@ -176,8 +175,12 @@ std::variant<Subscription, Response> parse_subscription(const Request& request,
     return sub;
 }
 
-Response handle_publish(Services& services, net::WorkerStats& stats, const Request& request) {
+Response handle_publish(Services& services, net::WorkerStats& stats, const Request& request,
+                        const auth::Principal& who) {
     const auto started = base::MonoClock::now();
+    if (who.anonymous() && !who.may_publish_something()) {
+        return refuse(stats, who, "publishing is not allowed");
+    }
     PublishFields f;
     const std::string type = media_type(request.content_type);
     std::optional<std::string> problem;
@@ -209,6 +212,11 @@ Response handle_publish(Services& services, net::WorkerStats& stats, const Reque
         if (hub::is_system_topic(topic)) {
             return reject(stats, Reject::forbidden, 403,
                           "nobody may publish to the system topic " + topic);
+        }
+    }
+    for (const auto& topic : f.topics) {
+        if (!who.may_publish(topic)) {
+            return refuse(stats, who, "publishing to the topic " + topic + " is not allowed");
         }
     }
     if (!f.data) {

@@ -24,8 +24,9 @@ struct Subscription {
 [[nodiscard]] std::variant<Subscription, Response> parse_subscription(const Request& request,
                                                                       net::WorkerStats& stats);
 
+// Publishes for `who`, once the event is valid and every topic is one it may publish to.
 [[nodiscard]] Response handle_publish(Services& services, net::WorkerStats& stats,
-                                      const Request& request);
+                                      const Request& request, const auth::Principal& who);
 [[nodiscard]] Response handle_topics(Services& services);
 [[nodiscard]] Response handle_metrics(Services& services);
 [[nodiscard]] Response handle_healthz();

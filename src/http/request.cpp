@@ -1,7 +1,12 @@
 // Building responses: JSON errors and the serialized status line, headers and body.
 #include "http/request.hpp"
 
+#include <algorithm>
+#include <cctype>
+
 #include <nlohmann/json.hpp>
+
+#include "http/form.hpp"
 
 namespace herald::http {
 
@@ -25,6 +30,41 @@ Response json_error(int status, std::string_view message) {
     r.status = status;
     r.body = "{\"error\":" + json_quote(message) + "}\n";
     return r;
+}
+
+std::string mask_target(std::string_view target) {
+    const auto question = target.find('?');
+    if (question == std::string_view::npos) {
+        return std::string(target);
+    }
+    std::string out(target.substr(0, question + 1));
+    std::string_view query = target.substr(question + 1);
+    bool first = true;
+    while (true) {
+        const auto amp = query.find('&');
+        const std::string_view field = query.substr(0, amp);
+        const auto eq = field.find('=');
+        // Compared decoded and case-blind: "%74oken" and "Token" are masked as well.
+        std::string key;
+        if (auto fields = decode_form(field.substr(0, eq)); !fields.empty()) {
+            key = fields.front().key;
+        }
+        std::transform(key.begin(), key.end(), key.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        out += first ? "" : "&";
+        first = false;
+        if (eq != std::string_view::npos && (key == "token" || key == "authorization")) {
+            out += field.substr(0, eq);
+            out += "=***";
+        } else {
+            out += field;
+        }
+        if (amp == std::string_view::npos) {
+            break;
+        }
+        query.remove_prefix(amp + 1);
+    }
+    return out;
 }
 
 std::string_view reason_phrase(int status) noexcept {

@@ -18,6 +18,10 @@ struct Request {
     std::string content_type;
     std::string accept;
     std::optional<std::string> last_event_id; // the header
+    std::optional<std::string> authorization; // the header
+    std::optional<std::string> cookie;        // every Cookie header, joined with "; "
+    std::optional<std::string> origin;        // CORS
+    bool preflight = false;                   // OPTIONS with Access-Control-Request-Method
     std::string body;
     bool keep_alive = true;
 
@@ -33,6 +37,9 @@ struct Response {
 };
 
 [[nodiscard]] Response json_error(int status, std::string_view message);
+// The target with the values of the query parameters `token` and `authorization` replaced
+// by "***", for the access log.
+[[nodiscard]] std::string mask_target(std::string_view target);
 // Escapes a string as a JSON string literal, quotes included.
 [[nodiscard]] std::string json_quote(std::string_view text);
 // The whole response, head and body.

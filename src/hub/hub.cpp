@@ -7,20 +7,36 @@
 
 namespace herald::hub {
 
+namespace {
+
+bool any_match(const std::vector<Selector>& selectors, std::string_view topic) noexcept {
+    return std::any_of(selectors.begin(), selectors.end(),
+                       [topic](const Selector& s) { return s.matches(topic); });
+}
+
+} // namespace
+
+bool Access::may_read(std::string_view topic) const noexcept {
+    return everything || any_match(read, topic);
+}
+
+bool Access::may_read_private(std::string_view topic) const noexcept {
+    return everything || any_match(read_private, topic);
+}
+
+// An event is for the subscriber when one of its topics is both followed (named, or
+// matched by a pattern) and readable; for a private event, readable by the token itself.
 bool Subscriber::wants(const log::Event& event) const noexcept {
-    if (event.is_private && !interest_.read_private) {
-        return false;
-    }
+    const Interest& in = interest_;
     for (const auto& topic : event.topics) {
-        if (std::find(interest_.exact.begin(), interest_.exact.end(), topic) !=
-            interest_.exact.end()) {
-            return true;
+        const bool named = std::binary_search(in.exact.begin(), in.exact.end(), topic);
+        if (!named && !(any_match(in.patterns, topic) && in.may_read(topic))) {
+            continue;
         }
-        for (const auto& selector : interest_.patterns) {
-            if (selector.matches(topic)) {
-                return true;
-            }
+        if (event.is_private && !in.may_read_private(topic)) {
+            continue;
         }
+        return true;
     }
     return false;
 }
@@ -39,7 +55,11 @@ std::string signature(const Interest& interest) {
         key += selector.text();
         key += '\0';
     }
-    key += interest.read_private ? '\2' : '\3';
+    // Two streams of one token share its Access; streams of different tokens never group,
+    // since what they may read can differ. The group holds the Access, so the address
+    // stays unique while the group exists.
+    key += '\2';
+    key += std::to_string(reinterpret_cast<std::uintptr_t>(interest.access.get()));
     return key;
 }
 
@@ -178,7 +198,9 @@ void Shard::drain() {
                 Subscriber& sub = *link->self;
                 // The position check also makes an event on several of the subscriber's
                 // topics arrive once.
-                if (ev.position > sub.position_ && (!ev.is_private || sub.interest_.read_private)) {
+                // Named topics were checked readable when the stream opened; a private event
+                // also needs the token's own grant for one of its topics.
+                if (ev.position > sub.position_ && (!ev.is_private || sub.wants(ev))) {
                     offer(sub, ev);
                     ++delivered;
                 }
@@ -337,9 +359,7 @@ std::vector<TopicInfo> Hub::topics() const {
             const auto& in = group.interest;
             const bool named =
                 std::find(in.exact.begin(), in.exact.end(), info.topic) != in.exact.end();
-            if (named ||
-                std::any_of(in.patterns.begin(), in.patterns.end(),
-                            [&info](const Selector& sel) { return sel.matches(info.topic); })) {
+            if (named || (any_match(in.patterns, info.topic) && in.may_read(info.topic))) {
                 info.subscribers += group.count;
             }
         }

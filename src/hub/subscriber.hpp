@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "hub/selector.hpp"
@@ -13,11 +15,32 @@ namespace herald::hub {
 
 class Shard;
 
+// What a subscriber may read, as its credential grants it: the hub's side of access
+// control. Immutable; shared by every stream of one token.
+struct Access {
+    std::vector<Selector> read;         // public events of these topics
+    std::vector<Selector> read_private; // private events too (the token's own grants)
+    bool everything = false;            // every topic, private and system ones included
+
+    [[nodiscard]] bool may_read(std::string_view topic) const noexcept;
+    [[nodiscard]] bool may_read_private(std::string_view topic) const noexcept;
+};
+
 // What a subscription asks for.
 struct Interest {
     std::vector<std::string> exact; // topics named exactly (system topics included)
     std::vector<Selector> patterns; // `*` and URI templates; never match system topics
-    bool read_private = false;      // whether private events may be delivered
+    // What the subscriber may read; null when the hub is open to all (every public event,
+    // no private one). Exact topics were checked against it when the stream opened; a
+    // topic a pattern matches is checked on each event.
+    std::shared_ptr<const Access> access;
+
+    [[nodiscard]] bool may_read(std::string_view topic) const noexcept {
+        return !access || access->may_read(topic);
+    }
+    [[nodiscard]] bool may_read_private(std::string_view topic) const noexcept {
+        return access && access->may_read_private(topic);
+    }
 };
 
 // Lives on one worker; every call on it happens on that worker's thread.

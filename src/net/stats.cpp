@@ -14,7 +14,9 @@ std::string_view reject_name(Reject reason) noexcept {
     case Reject::unsupported_media_type: return "unsupported_media_type";
     case Reject::invalid_topic: return "invalid_topic";
     case Reject::invalid_event: return "invalid_event";
+    case Reject::unauthorized: return "unauthorized";
     case Reject::forbidden: return "forbidden";
+    case Reject::cors: return "cors";
     case Reject::duplicate_id: return "duplicate_id";
     case Reject::unavailable: return "unavailable";
     case Reject::count_: break;

@@ -19,7 +19,9 @@ enum class Reject : std::uint8_t {
     unsupported_media_type,
     invalid_topic,
     invalid_event,
+    unauthorized,
     forbidden,
+    cors,
     duplicate_id,
     unavailable,
     count_

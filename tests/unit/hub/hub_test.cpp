@@ -62,7 +62,12 @@ Interest interest_of(const std::vector<std::string>& selectors, bool read_privat
             in.patterns.push_back(std::move(sel));
         }
     }
-    in.read_private = read_private;
+    if (read_private) {
+        // A root-like token: reads every topic, private events included.
+        auto access = std::make_shared<Access>();
+        access->everything = true;
+        in.access = std::move(access);
+    }
     return in;
 }
 
