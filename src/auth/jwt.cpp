@@ -10,7 +10,6 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include <array>
 #include <cmath>
 #include <cstddef>
 #include <limits>
@@ -25,7 +24,7 @@ namespace {
 using nlohmann::json;
 using Verdict = std::variant<JwtClaims, std::string>;
 
-constexpr std::size_t kMaxTokenSize = 16 * 1024;
+constexpr std::size_t kMaxTokenSize = std::size_t{16} * 1024;
 constexpr std::size_t kMaxAlgShown = 16;
 
 constexpr std::string_view kMalformed = "the token is not a well-formed JWT";
@@ -115,7 +114,7 @@ std::string shown_alg(std::string_view alg) {
 
 // Seconds (integer or not) as Unix milliseconds, rounded up and saturated: for an integer
 // `now_ms`, now_ms >= s*1000 exactly when now_ms >= ceil(s*1000).
-std::int64_t seconds_to_ms(const json& seconds) noexcept {
+std::int64_t seconds_to_ms(const json& seconds) {
     constexpr auto kMax = std::numeric_limits<std::int64_t>::max();
     constexpr auto kMin = std::numeric_limits<std::int64_t>::min();
     if (seconds.is_number_unsigned()) {
@@ -215,7 +214,9 @@ struct JwtFree {
 };
 
 // OpenSSL's default callback would ask a terminal for the passphrase of an encrypted PEM.
-int no_passphrase(char*, int, int, void*) { return -1; }
+int no_passphrase(char*, int, int, void*) {
+    return -1;
+}
 
 // The PEM re-encoded by OpenSSL as a SubjectPublicKeyInfo ("BEGIN PUBLIC KEY", the form
 // libjwt reads), so that libjwt later sees exactly the key that was checked here.
@@ -318,11 +319,18 @@ Verdict JwtVerifier::verify(std::string_view token, std::int64_t now_ms) const {
         return "the token's algorithm " + shown_alg(alg) + " is not accepted";
     }
 
+    // libjwt refuses any other `typ` too, but as a failed verification; say what it is.
+    const auto typ = header->find("typ");
+    if (typ != header->end() &&
+        !(typ->is_string() && equals_ignoring_case(typ->get_ref<const std::string&>(), "JWT"))) {
+        return std::string("the token's typ is not JWT");
+    }
+
     const std::string terminated(token); // jwt_decode reads a NUL-terminated string
     jwt_t* raw = nullptr;
-    const int rc = jwt_decode(&raw, terminated.c_str(),
-                              reinterpret_cast<const unsigned char*>(key->data()),
-                              static_cast<int>(key->size()));
+    const int rc =
+        jwt_decode(&raw, terminated.c_str(), reinterpret_cast<const unsigned char*>(key->data()),
+                   static_cast<int>(key->size()));
     const std::unique_ptr<jwt_t, JwtFree> decoded(raw);
     // The algorithm is checked again in case libjwt's reading of the header differs from ours.
     if (rc != 0 || !decoded || jwt_get_alg(decoded.get()) != expected) {
