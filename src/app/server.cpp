@@ -199,6 +199,10 @@ int run_serve(const config::Config& config, const ServeOptions& options) {
                           });
     }
     describe_auth(*authenticator);
+    if (!config.auth.jwt_secret.empty() && config.auth.jwt_secret.size() < 32) {
+        spdlog::warn("auth.jwt_secret is shorter than 32 bytes: an HS256 key that short can be "
+                     "guessed offline from any token it signed");
+    }
     spdlog::info("herald {} listening on http://{}:{} ({} workers, store {})", HERALD_VERSION,
                  config.server.host, port, threads, config.store.url);
 

@@ -66,7 +66,10 @@ int main(int argc, char** argv) {
     take_last(serve->add_option("--log-level", log_level, "trace|debug|info|warn|error|off"));
     serve->add_flag("--stdin", publish_stdin, "Publish each stdin line `TOPIC DATA`");
     serve->footer("Every config key can also be set as HERALD_<SECTION>_<KEY> "
-                  "(HERALD_HISTORY_MAX_EVENTS=100); flag beats env beats file.");
+                  "(HERALD_HISTORY_MAX_EVENTS=100); flag beats env beats file.\n"
+                  "AUTH_TOKEN_FILE (a file) or AUTH_TOKEN sets one token with every right and "
+                  "closes the hub to\nanyone without a token; [[auth.tokens]] and JWT keys come "
+                  "from the config file. SIGHUP\nreloads the tokens.");
 
     // pub
     herald::cli::ClientOptions client;
