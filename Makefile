@@ -33,7 +33,7 @@ test-asan:
 
 test-tsan:
 	cmake --preset tsan >/dev/null
-	cmake --build --preset tsan -j $(JOBS) --target herald unit_hub unit_store
+	cmake --build --preset tsan -j $(JOBS) --target herald unit_hub unit_store unit_auth
 	cd build/tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 $(CTEST) -L threaded
 
 bench: build

@@ -37,8 +37,12 @@ if ((${#missing[@]})); then
     $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# Real-client test dependencies (the `eventsource` package), pinned by package-lock.json.
-if [[ ! -d "$here/tests/node_modules/eventsource" ]]; then
+# Real-client test dependencies (the `eventsource` client, autocannon), pinned by
+# tests/package-lock.json. npm records what it installed in node_modules/.package-lock.json;
+# when the lock file is newer than that record, something was added or changed.
+lock="$here/tests/package-lock.json"
+installed="$here/tests/node_modules/.package-lock.json"
+if [[ ! -f "$installed" || "$lock" -nt "$installed" ]]; then
     echo "install-deps: installing npm test clients"
     (cd "$here/tests" && npm ci --no-audit --no-fund --loglevel=error)
 fi
