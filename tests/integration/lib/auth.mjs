@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openStream, sleep } from './harness.mjs';
-import { eventsPath, waitUntil } from './util.mjs';
+import { assertJsonError, eventsPath, waitUntil } from './util.mjs';
 
 // ---------------------------------------------------------------------------------------
 // Environment: the suites decide themselves whether AUTH_TOKEN and friends are set.
@@ -213,18 +213,7 @@ export function assert403(res, { names = [], secrets = [], what = '' } = {}) {
 }
 
 function assertErrorBody(res, status, label, secrets) {
-    assert.equal(res.status, status, `${label}expected ${status}, got ${res.status} with body ${JSON.stringify(res.body)}`);
-    const ct = String(res.headers['content-type'] ?? '');
-    assert.match(ct, /^application\/json\b/i, `${label}error Content-Type is ${JSON.stringify(ct)}`);
-    let parsed;
-    try {
-        parsed = JSON.parse(res.body);
-    } catch {
-        assert.fail(`${label}error body is not JSON: ${JSON.stringify(res.body)}`);
-    }
-    assert.ok(parsed && typeof parsed === 'object' && !Array.isArray(parsed), `${label}error body is not an object: ${res.body}`);
-    assert.equal(typeof parsed.error, 'string', `${label}error body has no "error" string: ${res.body}`);
-    assert.ok(parsed.error.trim().length > 0, `${label}"error" is empty`);
+    const parsed = assertJsonError(res, status, label.replace(/: $/, ''));
     for (const s of secrets) {
         assert.ok(!res.body.includes(s), `${label}the error body quotes the token: ${res.body}`);
     }

@@ -118,7 +118,7 @@ export function assertJsonError(res, status, what = '') {
     } catch {
         assert.fail(`${label}error body is not JSON: ${JSON.stringify(res.body)}`);
     }
-    assert.equal(typeof parsed, 'object', `${label}error body is not an object`);
+    assert.ok(parsed && typeof parsed === 'object' && !Array.isArray(parsed), `${label}error body is not an object: ${res.body}`);
     assert.equal(typeof parsed.error, 'string', `${label}error body has no "error" string: ${res.body}`);
     assert.ok(parsed.error.trim().length > 0, `${label}"error" is empty`);
     return parsed;
