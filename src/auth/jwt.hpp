@@ -29,9 +29,7 @@ public:
     JwtVerifier(std::string secret, std::string public_key_pem);
 
     // Whether any key is configured.
-    [[nodiscard]] bool enabled() const noexcept {
-        return !secret_.empty() || !public_key_.empty();
-    }
+    [[nodiscard]] bool enabled() const noexcept { return !secret_.empty() || !public_key_.empty(); }
 
     // Whether `token` has the shape of a JWT: three base64url parts separated by dots.
     [[nodiscard]] static bool looks_like_jwt(std::string_view token) noexcept;

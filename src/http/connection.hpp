@@ -83,7 +83,7 @@ private:
     std::size_t queued_bytes_ = 0;   // unwritten bytes in the queue
     std::size_t backlog_frames_ = 0; // head and replay frames at the front, not "live"
     std::size_t backlog_bytes_ = 0;
-    base::BufferRef last_frame_; // the last event frame written, for /status
+    base::BufferRef last_frame_;   // the last event frame written, for /status
     auth::PrincipalPtr principal_; // a stream's caller, checked again on reload and expiry
 
     Connection* prev_ = nullptr; // in the worker's ConnectionList
