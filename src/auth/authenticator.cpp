@@ -1,8 +1,9 @@
 // Credentials to principals: the root token, static tokens, JWTs and the anonymous grants.
 #include "auth/authenticator.hpp"
 
+#include "base/text.hpp"
+
 #include <algorithm>
-#include <cctype>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -23,18 +24,6 @@ std::vector<Selector> parse_all(const std::vector<std::string>& texts) {
         out.push_back(Selector::parse(t));
     }
     return out;
-}
-
-bool any_match(const std::vector<Selector>& selectors, std::string_view topic) noexcept {
-    return std::any_of(selectors.begin(), selectors.end(),
-                       [topic](const Selector& s) { return s.matches(topic); });
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
 }
 
 std::string_view trim(std::string_view s) noexcept {
@@ -71,7 +60,7 @@ bool Principal::may_publish(std::string_view topic) const noexcept {
     if (hub::is_system_topic(topic)) {
         return false;
     }
-    return publish_anything || any_match(publish, topic);
+    return publish_anything || hub::any_matches(publish, topic);
 }
 
 std::size_t Authenticator::DigestHash::operator()(const Digest& d) const noexcept {
@@ -100,12 +89,11 @@ Authenticator::Authenticator(const config::AuthConfig& config,
                                         e.what());
           }
       }()) {
-    root_ = root_token.has_value();
     open_metrics_ = config.open_metrics;
-    enabled_ = root_ || !config.tokens.empty() || jwt_.enabled() ||
+    enabled_ = root_token.has_value() || !config.tokens.empty() || jwt_.enabled() ||
                !config.anonymous.subscribe.empty() || !config.anonymous.publish.empty();
 
-    if (root_) {
+    if (root_token) {
         root_digest_ = sha256(*root_token);
         auto root = std::make_shared<Principal>();
         root->kind = Principal::Kind::root;
@@ -167,7 +155,7 @@ PrincipalPtr Authenticator::make_principal(Principal::Kind kind,
 std::variant<PrincipalPtr, Refusal>
 Authenticator::authenticate(std::optional<std::string_view> credential, std::int64_t now_ms) const {
     if (!credential) {
-        if (root_) {
+        if (root_principal_) {
             return Refusal{"this hub needs a token"};
         }
         return anonymous_;
@@ -177,7 +165,7 @@ Authenticator::authenticate(std::optional<std::string_view> credential, std::int
         return anonymous_;
     }
     const Digest digest = sha256(*credential);
-    if (root_ && CRYPTO_memcmp(digest.data(), root_digest_.data(), digest.size()) == 0) {
+    if (root_principal_ && CRYPTO_memcmp(digest.data(), root_digest_.data(), digest.size()) == 0) {
         return root_principal_;
     }
     // Looked up by digest: the time the lookup takes depends on the digest, which tells
@@ -249,7 +237,8 @@ find_credential(const CredentialSources& sources) {
     if (sources.authorization_header) {
         std::string_view value = trim(*sources.authorization_header);
         const auto space = value.find(' ');
-        if (space == std::string_view::npos || !iequals(value.substr(0, space), "bearer")) {
+        if (space == std::string_view::npos ||
+            !base::equals_ignoring_case(value.substr(0, space), "bearer")) {
             return Refusal{"the Authorization header must be \"Bearer <token>\""};
         }
         value = trim(value.substr(space + 1));

@@ -67,7 +67,7 @@ public:
     // everything but read private events.
     [[nodiscard]] bool enabled() const noexcept { return enabled_; }
     // False once AUTH_TOKEN is set: every request but the probes needs the token.
-    [[nodiscard]] bool anonymous_allowed() const noexcept { return !root_; }
+    [[nodiscard]] bool anonymous_allowed() const noexcept { return !root_principal_; }
     [[nodiscard]] std::size_t token_count() const noexcept { return tokens_.size(); }
     // auth.open_metrics: /metrics without admin.
     [[nodiscard]] bool open_metrics() const noexcept { return open_metrics_; }
@@ -93,10 +93,9 @@ private:
                                               std::int64_t expires_ms = 0) const;
 
     bool enabled_ = false;
-    bool root_ = false;
     bool open_metrics_ = false;
     Digest root_digest_{};
-    PrincipalPtr root_principal_;
+    PrincipalPtr root_principal_; // AUTH_TOKEN's; null when none is set
     PrincipalPtr anonymous_;
     std::vector<hub::Selector> anonymous_read_;
     std::vector<hub::Selector> anonymous_publish_;

@@ -17,10 +17,13 @@
 #include <stdexcept>
 #include <utility>
 
+#include "base/text.hpp"
+
 namespace herald::auth {
 
 namespace {
 
+using base::equals_ignoring_case;
 using nlohmann::json;
 using Verdict = std::variant<JwtClaims, std::string>;
 
@@ -84,21 +87,6 @@ std::optional<json> decode_object(std::string_view part) {
         return std::nullopt;
     }
     return value;
-}
-
-bool equals_ignoring_case(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) {
-        return false;
-    }
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        const auto lower = [](char c) {
-            return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-        };
-        if (lower(a[i]) != lower(b[i])) {
-            return false;
-        }
-    }
-    return true;
 }
 
 // The token's `alg` as it may appear in a refusal: printable ASCII, at most 16 characters.

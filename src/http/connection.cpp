@@ -397,7 +397,7 @@ void Connection::route(Request& request, const auth::Principal& who) {
 }
 
 void Connection::answer(const Request& request, Response&& response) {
-    if (request.origin && !request.preflight) {
+    if (!request.preflight) { // a preflight's answer carries its own
         if (auto origin = cors_origin(ctx_.services.config.server.cors_origins, request)) {
             add_cors(response, *origin);
         }
@@ -474,9 +474,7 @@ void Connection::start_stream(const Request& request, const auth::Principal& who
         Response r;
         r.content_type = "text/event-stream; charset=utf-8";
         r.body = "retry: " + std::to_string(server.retry_ms) + "\n\n";
-        Request closing = request;
-        closing.keep_alive = false;
-        answer(closing, std::move(r));
+        answer(request, std::move(r)); // respond() closes after it while draining
         return;
     }
     auto parsed = parse_subscription(request, ctx_.stats);
@@ -506,10 +504,8 @@ void Connection::start_stream(const Request& request, const auth::Principal& who
     if (result.resume_header) {
         head += "Last-Event-ID: " + *result.resume_header + "\r\n";
     }
-    if (request.origin) {
-        if (auto origin = cors_origin(server.cors_origins, request)) {
-            head += cors_head(*origin);
-        }
+    if (auto origin = cors_origin(server.cors_origins, request)) {
+        head += cors_head(*origin);
     }
     head += "Connection: close\r\n\r\nretry: " + std::to_string(server.retry_ms) + "\n\n";
 

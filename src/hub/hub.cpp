@@ -7,21 +7,12 @@
 
 namespace herald::hub {
 
-namespace {
-
-bool any_match(const std::vector<Selector>& selectors, std::string_view topic) noexcept {
-    return std::any_of(selectors.begin(), selectors.end(),
-                       [topic](const Selector& s) { return s.matches(topic); });
-}
-
-} // namespace
-
 bool Access::may_read(std::string_view topic) const noexcept {
-    return everything || any_match(read, topic);
+    return everything || any_matches(read, topic);
 }
 
 bool Access::may_read_private(std::string_view topic) const noexcept {
-    return everything || any_match(read_private, topic);
+    return everything || any_matches(read_private, topic);
 }
 
 // An event is for the subscriber when one of its topics is both followed (named, or
@@ -30,7 +21,7 @@ bool Subscriber::wants(const log::Event& event) const noexcept {
     const Interest& in = interest_;
     for (const auto& topic : event.topics) {
         const bool named = std::binary_search(in.exact.begin(), in.exact.end(), topic);
-        if (!named && !(any_match(in.patterns, topic) && in.may_read(topic))) {
+        if (!named && !(any_matches(in.patterns, topic) && in.may_read(topic))) {
             continue;
         }
         if (event.is_private && !in.may_read_private(topic)) {
@@ -359,7 +350,7 @@ std::vector<TopicInfo> Hub::topics() const {
             const auto& in = group.interest;
             const bool named =
                 std::find(in.exact.begin(), in.exact.end(), info.topic) != in.exact.end();
-            if (named || (any_match(in.patterns, info.topic) && in.may_read(info.topic))) {
+            if (named || (any_matches(in.patterns, info.topic) && in.may_read(info.topic))) {
                 info.subscribers += group.count;
             }
         }

@@ -3,6 +3,7 @@
 // matcher runs for every topic a subscription is checked against, so it must not allocate.
 #include "hub/selector.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <utility>
 
@@ -144,6 +145,11 @@ bool Selector::matches(std::string_view topic) const noexcept {
         start = end + 1;
     }
     return true;
+}
+
+bool any_matches(const std::vector<Selector>& selectors, std::string_view topic) noexcept {
+    return std::any_of(selectors.begin(), selectors.end(),
+                       [topic](const Selector& s) { return s.matches(topic); });
 }
 
 } // namespace herald::hub

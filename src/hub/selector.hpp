@@ -57,4 +57,8 @@ private:
     std::vector<Segment> segments_; // templates only
 };
 
+// Whether any of `selectors` picks `topic`.
+[[nodiscard]] bool any_matches(const std::vector<Selector>& selectors,
+                               std::string_view topic) noexcept;
+
 } // namespace herald::hub
