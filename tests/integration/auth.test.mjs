@@ -868,6 +868,33 @@ describe('AUTH_TOKEN_FILE', () => {
             assert.doesNotMatch(r.output, /listening on/, 'herald listened before refusing');
         }
     });
+
+    it('credentials that cannot be used stop `herald serve` with exit code 2, naming the variable or key', T, async () => {
+        const emptyFile = path.join(dir, 'empty-token');
+        fs.writeFileSync(emptyFile, '\n');
+        const notAKey = path.join(dir, 'not-a-key.pem');
+        fs.writeFileSync(notAKey, '-----BEGIN PUBLIC KEY-----\nbm90IGEga2V5\n-----END PUBLIC KEY-----\n');
+        const ecKey = path.join(dir, 'ec-key.pem');
+        fs.writeFileSync(ecKey, crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' })
+            .publicKey.export({ type: 'spki', format: 'pem' }));
+        const cases = [
+            { what: 'an AUTH_TOKEN_FILE holding only a newline', env: { AUTH_TOKEN_FILE: emptyFile }, names: /AUTH_TOKEN_FILE/ },
+            { what: 'a missing public key file', config: { auth: { jwt_public_key_file: path.join(dir, 'missing.pem') } }, names: /auth\.jwt_public_key_file/ },
+            { what: 'a PEM that is no key', config: { auth: { jwt_public_key_file: notAKey } }, names: /auth\.jwt_public_key_file: not an RSA public key/ },
+            { what: 'an EC key where RS256 needs RSA', config: { auth: { jwt_public_key_file: ecKey } }, names: /auth\.jwt_public_key_file: not an RSA public key/ },
+            { what: 'open_metrics that is not a boolean', env: { HERALD_AUTH_OPEN_METRICS: 'maybe' }, names: /auth\.open_metrics: expected true or false/ },
+            { what: 'log.access that is not a boolean', env: { HERALD_LOG_ACCESS: 'yes please' }, names: /log\.access: expected true or false/ },
+        ];
+        for (const c of cases) {
+            const args = ['serve', '--host', '127.0.0.1', '--port', '0', '--threads', '1'];
+            if (c.config) args.push('--config', writeConfig(dir, `bad-${rand()}.toml`, c.config));
+            const r = await runHerald(args, { env: cleanEnv(c.env ?? {}), ms: 10000 });
+            assert.equal(r.timedOut, false, `${c.what}: herald did not exit:\n${r.output}`);
+            assert.equal(r.code, 2, `${c.what}: exit code:\n${r.output}`);
+            assert.match(r.output, c.names, `${c.what}: the message does not say what is wrong:\n${r.output}`);
+            assert.doesNotMatch(r.output, /listening on/, `${c.what}: herald listened before refusing`);
+        }
+    });
 });
 
 // =======================================================================================
