@@ -3,6 +3,8 @@
 
 JOBS ?= $(shell nproc)
 PORT ?= 8080
+# `make run` keeps its history in an embedded SQLite file; STORE=memory keeps none.
+STORE ?= sqlite:./data/herald.db
 CTEST = ctest --output-on-failure -j $(JOBS)
 
 .PHONY: deps build run test test-dev test-asan test-tsan bench format clean
@@ -15,7 +17,7 @@ build: deps
 	cmake --build --preset release -j $(JOBS) --target herald
 
 run: build
-	./build/release/herald serve --port $(PORT)
+	./build/release/herald serve --port $(PORT) --store $(STORE)
 
 # Unit and integration tests on a debug build, then the same under ASan+UBSan, then the
 # threaded core's suites under TSan.

@@ -23,6 +23,7 @@
 #include "net/worker.hpp"
 #include "ops/metrics.hpp"
 #include "store/memory/memory_store.hpp"
+#include "store/sqlite/sqlite_store.hpp"
 
 namespace herald::app {
 
@@ -32,16 +33,24 @@ namespace {
 
 std::unique_ptr<log::EventLog> open_store(const config::Config& config) {
     const std::string& url = config.store.url;
+    store::Retention retention;
+    retention.max_events = config.history.max_events;
+    retention.max_bytes = config.history.max_bytes;
+    retention.max_age_ms = static_cast<std::int64_t>(config.history.max_age_seconds) * 1000;
     if (url == "memory") {
-        store::Retention retention;
-        retention.max_events = config.history.max_events;
-        retention.max_bytes = config.history.max_bytes;
-        retention.max_age_ms = static_cast<std::int64_t>(config.history.max_age_seconds) * 1000;
         return std::make_unique<store::MemoryStore>(retention);
     }
+    constexpr std::string_view kSqlite = "sqlite:";
+    if (url.starts_with(kSqlite)) {
+        store::SqliteOptions options;
+        options.path = url.substr(kSqlite.size());
+        options.sync_full = config.store.sync == config::SyncMode::full;
+        options.retention = retention;
+        options.cache_events = config.store.cache_events;
+        return std::make_unique<store::SqliteStore>(std::move(options));
+    }
     throw std::runtime_error("store " + url +
-                             ": only the memory store is available in this build "
-                             "(sqlite and redis are not built yet)");
+                             ": the redis store is not available in this build yet");
 }
 
 // Publishes `TOPIC DATA` lines from standard input until it ends.
@@ -244,9 +253,13 @@ int run_serve(const config::Config& config, const ServeOptions& options) {
     // Shutdown: refuse new streams, stop accepting, end every connection on its worker
     // (queued frames are written first), then stop the loops.
     services.draining.store(true);
+    for (auto& w : workers) {
+        w->stop_accepting();
+    }
+    // Publishes already taken are written and answered before the streams end.
+    store->close();
     std::vector<std::future<void>> closed;
     for (unsigned i = 0; i < threads; ++i) {
-        workers[i]->stop_accepting();
         auto done = std::make_shared<std::promise<void>>();
         closed.push_back(done->get_future());
         http::WorkerContext* ctx = contexts[i].get();

@@ -60,7 +60,8 @@ int main(int argc, char** argv) {
     take_last(serve->add_option("--host", host, "Address to listen on (default 0.0.0.0)"));
     take_last(serve->add_option(
         "--store", store,
-        "memory (the default; sqlite:PATH and redis://HOST:PORT are not built yet)"));
+        "memory (the default) or sqlite:PATH (durable; redis://HOST:PORT is not built "
+        "yet)"));
     take_last(serve->add_option("--static", static_dir, "A folder to serve at /"));
     take_last(serve->add_option("--threads", threads, "Worker threads (default: one per core)"));
     take_last(serve->add_option("--log-level", log_level, "trace|debug|info|warn|error|off"));

@@ -301,6 +301,8 @@ const std::array kSettings = {
                 constexpr std::array<std::string_view, 2> kModes = {"full", "normal"};
                 c.store.sync = in.one_of(kModes) == "full" ? SyncMode::full : SyncMode::normal;
             }},
+    Setting{"store.cache_events",
+            [](Config& c, const Input& in) { c.store.cache_events = in.integer(0, kNoMax); }},
     Setting{"history.max_events",
             [](Config& c, const Input& in) { c.history.max_events = in.integer(0, kNoMax); }},
     Setting{"history.max_bytes",

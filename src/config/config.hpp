@@ -32,6 +32,9 @@ enum class SyncMode { full, normal };
 struct StoreConfig {
     std::string url = "memory"; // memory | sqlite:PATH | redis://HOST:PORT
     SyncMode sync = SyncMode::full;
+    // sqlite: the newest events per topic also kept in memory, so that most resumes are
+    // answered without a query.
+    std::size_t cache_events = 1000;
 };
 
 struct HistoryConfig {

@@ -339,7 +339,7 @@ void Connection::route(Request& request, const auth::Principal& who) {
         if (method == "GET") {
             start_stream(request, who);
         } else if (method == "POST") {
-            answer(request, handle_publish(services, stats, request, who));
+            publish(request, who);
         } else if (method == "OPTIONS") {
             Response r;
             r.status = 204;
@@ -394,6 +394,40 @@ void Connection::route(Request& request, const auth::Principal& who) {
     }
     stats.reject(net::Reject::not_found);
     answer(request, json_error(404, "no such endpoint: " + path));
+}
+
+void Connection::publish(Request& request, const auth::Principal& who) {
+    auto& services = ctx_.services;
+    const auto started = base::MonoClock::now();
+    auto prepared = prepare_publish(services, ctx_.stats, request, who);
+    if (auto* refusal = std::get_if<Response>(&prepared)) {
+        answer(request, std::move(*refusal));
+        return;
+    }
+    auto event = std::get<log::NewEvent>(std::move(prepared));
+    if (services.hub.settles_at_once()) {
+        auto settled = services.hub.publish(std::move(event), nullptr);
+        answer(request, publish_response(ctx_.stats, request, *settled, started));
+        return;
+    }
+    // A durable store answers once the event's transaction has ended, on its own thread:
+    // the answer comes back to this worker. Meanwhile the connection waits, as for a
+    // response being written, under the request timeout.
+    state_ = State::responding;
+    deadline_ = started + std::chrono::seconds(services.config.server.request_timeout_seconds);
+    request.body = std::string(); // the event has it now; the answer needs only the rest
+    auto done = [self = shared_from_this(), request, started](hub::PublishResult result) mutable {
+        auto& io = self->ctx_.worker.io();
+        asio::post(io, [self = std::move(self), request = std::move(request), started,
+                        result = std::move(result)] {
+            if (self->state_ == State::responding) {
+                self->answer(request, publish_response(self->ctx_.stats, request, result, started));
+            }
+        });
+    };
+    if (auto refused = services.hub.publish(std::move(event), std::move(done))) {
+        answer(request, publish_response(ctx_.stats, request, *refused, started));
+    }
 }
 
 void Connection::answer(const Request& request, Response&& response) {

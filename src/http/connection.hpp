@@ -50,6 +50,7 @@ private:
     void on_read(boost::system::error_code ec);
     void dispatch(Request&& request);
     void route(Request& request, const auth::Principal& who);
+    void publish(Request& request, const auth::Principal& who);
     // Answers, adding CORS headers and writing the access log line.
     void answer(const Request& request, Response&& response);
     void log_access(const Request& request, int status, std::size_t bytes) const;

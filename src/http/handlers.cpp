@@ -175,9 +175,9 @@ std::variant<Subscription, Response> parse_subscription(const Request& request,
     return sub;
 }
 
-Response handle_publish(Services& services, net::WorkerStats& stats, const Request& request,
-                        const auth::Principal& who) {
-    const auto started = base::MonoClock::now();
+std::variant<log::NewEvent, Response> prepare_publish(Services& services, net::WorkerStats& stats,
+                                                      const Request& request,
+                                                      const auth::Principal& who) {
     if (who.anonymous() && !who.may_publish_something()) {
         return refuse(stats, who, "publishing is not allowed");
     }
@@ -254,24 +254,30 @@ Response handle_publish(Services& services, net::WorkerStats& stats, const Reque
     ev.data = std::move(*f.data);
     ev.is_private = f.is_private;
     ev.retry_ms = f.retry_ms;
-    hub::PublishResult published = services.hub.publish(std::move(ev));
-    switch (published.error) {
+    return ev;
+}
+
+Response publish_response(net::WorkerStats& stats, const Request& request,
+                          const hub::PublishResult& result, base::MonoClock::time_point started) {
+    switch (result.error) {
     case hub::PublishError::none: break;
     case hub::PublishError::duplicate_id:
         return reject(stats, Reject::duplicate_id, 409,
                       "an event with this id already exists in the history");
     case hub::PublishError::unavailable:
-        return reject(stats, Reject::unavailable, 503, "the store cannot take events now");
+        return reject(stats, Reject::unavailable, 503,
+                      "the store cannot take events now" +
+                          (result.reason.empty() ? std::string() : ": " + result.reason));
     }
     stats.publish_latency(static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(base::MonoClock::now() - started)
             .count()));
     Response r;
     if (wants_json(request)) {
-        r.body = "{\"id\":" + json_quote(published.event->id) + "}\n";
+        r.body = "{\"id\":" + json_quote(result.event->id) + "}\n";
     } else {
         r.content_type = "text/plain; charset=utf-8";
-        r.body = published.event->id;
+        r.body = result.event->id;
     }
     return r;
 }
@@ -307,8 +313,8 @@ Response handle_healthz() {
 }
 
 Response handle_readyz(Services& services) {
-    if (!services.hub.ready()) {
-        return json_error(503, "the store is not reachable");
+    if (auto trouble = services.hub.trouble()) {
+        return json_error(503, "not ready: " + *trouble);
     }
     Response r;
     r.body = "{\"status\":\"ready\"}\n";

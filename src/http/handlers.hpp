@@ -9,7 +9,9 @@
 
 #include "http/context.hpp"
 #include "http/request.hpp"
+#include "hub/hub.hpp"
 #include "hub/subscriber.hpp"
+#include "log/event.hpp"
 
 namespace herald::http {
 
@@ -24,9 +26,16 @@ struct Subscription {
 [[nodiscard]] std::variant<Subscription, Response> parse_subscription(const Request& request,
                                                                       net::WorkerStats& stats);
 
-// Publishes for `who`, once the event is valid and every topic is one it may publish to.
-[[nodiscard]] Response handle_publish(Services& services, net::WorkerStats& stats,
-                                      const Request& request, const auth::Principal& who);
+// Checks a publish for `who`: the event, once it is valid and every topic is one `who` may
+// publish to, or the response that refuses it.
+[[nodiscard]] std::variant<log::NewEvent, Response> prepare_publish(Services& services,
+                                                                    net::WorkerStats& stats,
+                                                                    const Request& request,
+                                                                    const auth::Principal& who);
+// The answer to a publish the hub has settled (200 with the id, 409, or 503).
+[[nodiscard]] Response publish_response(net::WorkerStats& stats, const Request& request,
+                                        const hub::PublishResult& result,
+                                        base::MonoClock::time_point started);
 [[nodiscard]] Response handle_topics(Services& services);
 [[nodiscard]] Response handle_metrics(Services& services);
 [[nodiscard]] Response handle_healthz();

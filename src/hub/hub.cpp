@@ -4,6 +4,7 @@
 #include "hub/hub.hpp"
 
 #include <algorithm>
+#include <future>
 
 namespace herald::hub {
 
@@ -219,7 +220,10 @@ void Shard::drain() {
 // ---- Hub ----
 
 Hub::Hub(log::EventLog& log, unsigned workers, std::function<void(unsigned)> schedule)
-    : log_(log), schedule_(std::move(schedule)) {
+    : log_(log), schedule_(std::move(schedule)), settles_at_once_(log.settles_at_once()) {
+    if (!settles_at_once_) {
+        log_.on_commit([this](log::Commit&& commit) { committed(std::move(commit)); });
+    }
     workers = std::clamp(workers, 1U, kMaxWorkers);
     pattern_counts_.assign(workers, 0);
     shards_.reserve(workers);
@@ -275,16 +279,69 @@ void Hub::remove_interest(unsigned worker, const Interest& interest) {
     }
 }
 
-PublishResult Hub::publish(log::NewEvent&& event) {
+std::optional<PublishResult> Hub::publish(log::NewEvent&& event, PublishDone done) {
     std::lock_guard lock(mu_);
     log::AppendResult appended = log_.append(std::move(event));
     switch (appended.error) {
     case log::AppendError::none: break;
-    case log::AppendError::duplicate_id: return {nullptr, PublishError::duplicate_id};
-    case log::AppendError::unavailable: return {nullptr, PublishError::unavailable};
+    case log::AppendError::duplicate_id:
+        return PublishResult{nullptr, PublishError::duplicate_id, {}};
+    case log::AppendError::unavailable:
+        return PublishResult{nullptr, PublishError::unavailable, std::move(appended.reason)};
+    }
+    if (!settles_at_once_) {
+        waiting_.push_back({appended.event->position, std::move(done)});
+        return std::nullopt;
     }
     published_.fetch_add(1, std::memory_order_relaxed);
-    const log::EventPtr& ev = appended.event;
+    fan_out(appended.event);
+    return PublishResult{std::move(appended.event), PublishError::none, {}};
+}
+
+PublishResult Hub::publish(log::NewEvent&& event) {
+    auto promise = std::make_shared<std::promise<PublishResult>>();
+    auto settled = promise->get_future();
+    if (auto now = publish(std::move(event),
+                           [promise](PublishResult r) { promise->set_value(std::move(r)); })) {
+        return std::move(*now);
+    }
+    return settled.get();
+}
+
+void Hub::committed(log::Commit&& commit) {
+    std::vector<std::pair<PublishDone, PublishResult>> settled;
+    {
+        std::lock_guard lock(mu_);
+        log_.settle(commit);
+        const bool ok = commit.error == log::AppendError::none;
+        for (const log::EventPtr& ev : commit.events) {
+            if (ok) {
+                published_.fetch_add(1, std::memory_order_relaxed);
+                fan_out(ev);
+            }
+            // Commits come in append order, so the event is the oldest waiting.
+            if (waiting_.empty() || waiting_.front().position != ev->position) {
+                continue; // not published through publish() (cannot happen)
+            }
+            if (waiting_.front().done) {
+                PublishResult r;
+                if (ok) {
+                    r.event = ev;
+                } else {
+                    r.error = PublishError::unavailable;
+                    r.reason = commit.reason;
+                }
+                settled.emplace_back(std::move(waiting_.front().done), std::move(r));
+            }
+            waiting_.pop_front();
+        }
+    }
+    for (auto& [done, result] : settled) {
+        done(std::move(result));
+    }
+}
+
+void Hub::fan_out(const log::EventPtr& ev) {
     WorkerSet targets;
     bool ordinary = false;
     for (const auto& topic : ev->topics) {
@@ -301,7 +358,6 @@ PublishResult Hub::publish(log::NewEvent&& event) {
             schedule_(w);
         }
     }
-    return {ev, PublishError::none};
 }
 
 void Hub::announce_connections() {
@@ -317,7 +373,7 @@ void Hub::announce_connections() {
     log::NewEvent ev;
     ev.topics.emplace_back(kConnectionsTopic);
     ev.data = "{\"count\":" + std::to_string(count) + "}";
-    (void)publish(std::move(ev));
+    (void)publish(std::move(ev), nullptr);
 }
 
 void Hub::expire(std::int64_t now_ms) {
@@ -360,9 +416,9 @@ std::vector<TopicInfo> Hub::topics() const {
     return out;
 }
 
-bool Hub::ready() const {
+std::optional<std::string> Hub::trouble() const {
     std::lock_guard lock(mu_);
-    return log_.ready();
+    return log_.trouble();
 }
 
 std::uint64_t Hub::delivered() const noexcept {

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <bitset>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -81,7 +82,11 @@ enum class PublishError { none, duplicate_id, unavailable };
 struct PublishResult {
     log::EventPtr event;
     PublishError error = PublishError::none;
+    std::string reason; // why, when unavailable
 };
+
+// Called once a publish is settled: on the store's thread, never under the hub's lock.
+using PublishDone = std::function<void(PublishResult)>;
 
 struct TopicInfo {
     std::string topic;
@@ -102,9 +107,16 @@ public:
         return static_cast<unsigned>(shards_.size());
     }
 
-    // Any thread. Appends to the log and hands the event to every shard with a subscriber
-    // that may want it.
-    [[nodiscard]] PublishResult publish(log::NewEvent&& event);
+    // Any thread. Appends to the log and, once the log has settled the event (at once for
+    // the memory store, when its transaction is durable for SQLite), hands it to every
+    // shard with a subscriber that may want it. Returns the result when the log settled
+    // the event at once or refused it; otherwise returns nothing and calls `done` (if set)
+    // once the event is settled.
+    [[nodiscard]] std::optional<PublishResult> publish(log::NewEvent&& event, PublishDone done);
+    // Whether publish() always answers at once (the log settles appends at once).
+    [[nodiscard]] bool settles_at_once() const noexcept { return settles_at_once_; }
+    // Any thread but a worker's: publishes and waits until the event is settled.
+    PublishResult publish(log::NewEvent&& event);
 
     // Any thread. Publishes {"count": N} on $sys/connections if any subscriber came or went
     // since the last call (even if the count is back where it was: a new watcher always
@@ -114,7 +126,8 @@ public:
     void expire(std::int64_t now_ms);
 
     [[nodiscard]] std::vector<TopicInfo> topics() const;
-    [[nodiscard]] bool ready() const;
+    // Why the store cannot take events now, or nothing when it can.
+    [[nodiscard]] std::optional<std::string> trouble() const;
 
     [[nodiscard]] std::int64_t subscribers() const noexcept {
         return subscribers_.load(std::memory_order_relaxed);
@@ -143,10 +156,13 @@ private:
     };
 
     void add_interest(unsigned worker, const Interest& interest);
+    void fan_out(const log::EventPtr& event); // under mu_
+    void committed(log::Commit&& commit);     // the log's commit handler
     void remove_interest(unsigned worker, const Interest& interest);
 
     log::EventLog& log_;
     std::function<void(unsigned)> schedule_;
+    const bool settles_at_once_;
     std::vector<std::unique_ptr<Shard>> shards_;
 
     mutable std::mutex mu_; // the log, the interest tables
@@ -154,6 +170,13 @@ private:
     std::unordered_map<std::string, PatternGroup> patterned_; // by signature()
     std::vector<std::uint32_t> pattern_counts_;               // per worker
     WorkerSet pattern_workers_;
+    // Publishes waiting for the log to settle them, in position order (a null `done` for
+    // those nobody waits on).
+    struct Waiting {
+        std::uint64_t position;
+        PublishDone done;
+    };
+    std::deque<Waiting> waiting_;
 
     std::atomic<std::int64_t> subscribers_{0};
     std::atomic<std::uint64_t> comings_and_goings_{0};

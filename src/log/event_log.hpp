@@ -22,6 +22,16 @@ enum class AppendError {
 struct AppendResult {
     EventPtr event; // set when error == none
     AppendError error = AppendError::none;
+    std::string reason; // why, when error == unavailable
+};
+
+// What a durable log reports once a transaction has ended: the events appended since the
+// previous report, in position order, now either all durable or (on failure) none of them
+// written.
+struct Commit {
+    std::vector<EventPtr> events;
+    AppendError error = AppendError::none; // none or unavailable
+    std::string reason;                    // why, on failure
 };
 
 // Which topics a replay covers: the exact topics named, plus every topic `pattern` accepts
@@ -47,18 +57,38 @@ struct TopicStats {
 
 // Not thread-safe: the hub serialises every call under its lock, which is what makes the
 // order of ids the order of delivery.
+//
+// A log either settles each append at once (the memory store: the event is retained and
+// may be delivered when append() returns), or later (a durable store: append() queues the
+// event, and the log reports each transaction through the commit handler; the hub then
+// calls settle() under its lock, and only then delivers the events). Replays, positions
+// and last_position() cover settled events only.
 class EventLog {
 public:
+    using CommitHandler = std::function<void(Commit&&)>;
+
     virtual ~EventLog() = default;
 
-    // Assigns the position and (unless the publisher gave one) the id, encodes the frame
-    // and retains the event.
+    // Assigns the position and (unless the publisher gave one) the id and encodes the
+    // frame; retains the event, or queues it when the log settles later.
     [[nodiscard]] virtual AppendResult append(NewEvent&& event) = 0;
+
+    // False for a log that settles appends later through the commit handler.
+    [[nodiscard]] virtual bool settles_at_once() const { return true; }
+    // Set once, before the first append. Called on the log's own thread, never under the
+    // hub's lock, once per transaction, in position order.
+    virtual void on_commit(CommitHandler handler) { (void)handler; }
+    // Under the hub's lock, from the commit handler: the committed events become part of
+    // the history (replays, position_of, last_position); failed ones are forgotten.
+    virtual void settle(const Commit& commit) { (void)commit; }
+    // Writes what is queued and stops taking appends (at shutdown). Not under the lock;
+    // the commit handler may run during the call.
+    virtual void close() {}
 
     // The position of a retained event's id, if the log still knows it.
     [[nodiscard]] virtual std::optional<std::uint64_t> position_of(std::string_view id) const = 0;
 
-    // The position of the newest event appended (before the first: a position below any
+    // The position of the newest event settled (before the first: a position below any
     // the log will assign).
     [[nodiscard]] virtual std::uint64_t last_position() const = 0;
 
@@ -71,8 +101,8 @@ public:
     // Per-topic figures for /topics.
     [[nodiscard]] virtual std::vector<TopicStats> topics() const = 0;
 
-    // Whether the store can serve (for /readyz).
-    [[nodiscard]] virtual bool ready() const { return true; }
+    // Why the store cannot take events now (for /readyz), or nothing when it can.
+    [[nodiscard]] virtual std::optional<std::string> trouble() const { return std::nullopt; }
 };
 
 } // namespace herald::log

@@ -26,11 +26,17 @@ log::AppendResult MemoryStore::append(log::NewEvent&& event) {
             id = std::to_string(++position);
         }
     } else if (ids_.find(id) != ids_.end()) {
-        return {nullptr, log::AppendError::duplicate_id};
+        return {nullptr, log::AppendError::duplicate_id, {}};
     }
     last_position_ = position;
     auto ev = log::make_event(std::move(event), position, std::move(id), base::unix_ms());
+    insert(ev);
+    return {std::move(ev), log::AppendError::none, {}};
+}
 
+void MemoryStore::insert(log::EventPtr ev) {
+    const std::uint64_t position = ev->position;
+    last_position_ = std::max(last_position_, position);
     std::uint32_t holders = 0;
     const bool keep = retention_.max_events > 0;
     for (const auto& topic : ev->topics) {
@@ -55,7 +61,11 @@ log::AppendResult MemoryStore::append(log::NewEvent&& event) {
     for (const auto& topic : ev->topics) {
         trim(rings_.find(topic)->second);
     }
-    return {std::move(ev), log::AppendError::none};
+}
+
+void MemoryStore::raise_floor(const std::string& topic, std::uint64_t position) {
+    Ring& ring = rings_[topic];
+    ring.dropped_upto = std::max(ring.dropped_upto, position);
 }
 
 void MemoryStore::drop_front(Ring& ring) {

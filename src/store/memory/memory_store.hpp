@@ -34,6 +34,14 @@ public:
     void expire(std::int64_t now_ms) override;
     [[nodiscard]] std::vector<log::TopicStats> topics() const override;
 
+    // Retains an event whose position and id are settled (newer than every event retained):
+    // what append() does after assigning them. A durable store keeps its recent events in
+    // memory through this.
+    void insert(log::EventPtr event);
+    // Records that the topic's history lacks events up to `position` (they exist elsewhere,
+    // or were dropped), so that a replay from before it reports a gap.
+    void raise_floor(const std::string& topic, std::uint64_t position);
+
     // Number of events retained by at least one topic.
     [[nodiscard]] std::size_t size() const noexcept { return ids_.size(); }
 

@@ -684,7 +684,7 @@ TEST_F(HubTest, Counters) {
     EXPECT_EQ(hub_.replayed(), 2U);
     hub_.shard(0).unsubscribe(s1);
     EXPECT_EQ(hub_.subscribers(), 3);
-    EXPECT_TRUE(hub_.ready());
+    EXPECT_FALSE(hub_.trouble().has_value());
 }
 
 TEST_F(HubTest, DuplicatePublisherIdIsRefusedAndNotFannedOut) {

@@ -562,7 +562,7 @@ TEST(MemoryStore, FrameIsTheSseEncodingOfTheEvent) {
 
 TEST(MemoryStore, ReadyByDefault) {
     MemoryStore store(kLarge, 1);
-    EXPECT_TRUE(store.ready());
+    EXPECT_FALSE(store.trouble().has_value());
 }
 
 } // namespace

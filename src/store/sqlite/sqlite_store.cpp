@@ -1,0 +1,917 @@
+// The SQLite event log. Three parties share it:
+// - the hub, under its lock: append() assigns positions and ids and queues the event;
+//   settle(), replay(), position_of() read the in-memory cache and the reader connection;
+// - the writer thread: owns the writer connection and the authoritative per-topic
+//   counters, and runs one transaction per batch (inserts, retention, bookkeeping);
+// - both, under state_mu: the per-topic figures the writer publishes after each commit,
+//   and the store's health.
+//
+// One row per (topic, event) in `history`: an event on several topics is stored once per
+// topic, which keeps retention a range delete per topic.
+#include "store/sqlite/sqlite_store.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <condition_variable>
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sqlite3.h>
+#include <sys/file.h>
+#include <thread>
+#include <unistd.h>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <spdlog/spdlog.h>
+
+#include "base/clock.hpp"
+#include "store/sqlite/sqlite.hpp"
+
+namespace herald::store {
+
+namespace {
+
+constexpr std::int64_t kSchemaVersion = 1;
+// Rows retention may delete in one transaction beyond those the batch itself displaces,
+// so that a lowered cap or a burst of expiry never stalls the writer; the rest waits for
+// the next transactions.
+constexpr std::size_t kTrimBudget = 10000;
+// Publisher-chosen decimal ids above this are too far ahead to move positions past them.
+constexpr std::uint64_t kMaxReserved = std::uint64_t{1} << 62;
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS topics (
+    topic_id INTEGER PRIMARY KEY,
+    name BLOB NOT NULL UNIQUE,
+    retained INTEGER NOT NULL DEFAULT 0,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    dropped_upto INTEGER NOT NULL DEFAULT 0,
+    last_id TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS history (
+    topic_id INTEGER NOT NULL,
+    pos INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    data BLOB NOT NULL,
+    private INTEGER NOT NULL,
+    retry INTEGER,
+    published_ms INTEGER NOT NULL,
+    topics BLOB,
+    bytes INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS history_by_topic ON history (topic_id, pos);
+CREATE INDEX IF NOT EXISTS history_by_id ON history (id);
+)sql";
+
+// An event's topics, when it has more than one: each as its length, a colon and the bytes
+// (topics may hold any UTF-8, newlines and NULs included).
+std::string encode_topics(const std::vector<std::string>& topics) {
+    std::string out;
+    for (const auto& t : topics) {
+        out += std::to_string(t.size());
+        out += ':';
+        out += t;
+    }
+    return out;
+}
+
+std::vector<std::string> decode_topics(std::string_view in) {
+    std::vector<std::string> out;
+    while (!in.empty()) {
+        std::size_t n = 0;
+        const auto colon = in.find(':');
+        auto [p, ec] = std::from_chars(in.data(), in.data() + colon, n);
+        if (colon == std::string_view::npos || ec != std::errc() || colon + 1 + n > in.size()) {
+            throw sql::Error(SQLITE_CORRUPT, "a stored topic list is malformed");
+        }
+        out.emplace_back(in.substr(colon + 1, n));
+        in.remove_prefix(colon + 1 + n);
+    }
+    return out;
+}
+
+// A decimal id without leading zeros that fits 64 bits: one the store could also assign.
+std::optional<std::uint64_t> as_position(std::string_view id) {
+    std::uint64_t v = 0;
+    if (id.empty() || (id.size() > 1 && id[0] == '0')) {
+        return std::nullopt;
+    }
+    auto [p, ec] = std::from_chars(id.data(), id.data() + id.size(), v);
+    if (ec != std::errc() || p != id.data() + id.size()) {
+        return std::nullopt;
+    }
+    return v;
+}
+
+// Why an operation failed, in words for an operator.
+std::string describe(const sql::Error& e) {
+    switch (e.primary()) {
+    case SQLITE_FULL: return "the disk is full (" + std::string(e.what()) + ")";
+    case SQLITE_READONLY: return "the database cannot be written (" + std::string(e.what()) + ")";
+    case SQLITE_IOERR: return "a disk write failed (" + std::string(e.what()) + ")";
+    default: return e.what();
+    }
+}
+
+} // namespace
+
+struct SqliteStore::Impl {
+    // ---- the writer's view of a topic (writer thread only) ----
+    struct Topic {
+        std::int64_t id = 0;
+        std::size_t retained = 0;
+        std::size_t bytes = 0;
+        std::uint64_t dropped_upto = 0;
+        std::string last_id;
+        std::int64_t oldest_ms = std::numeric_limits<std::int64_t>::max();
+        std::uint64_t stamp = 0;   // the transaction that last touched it
+        std::uint64_t written = 0; // the transaction that last added to it
+    };
+    // ---- what the hub side sees of a topic (under state_mu) ----
+    struct TopicView {
+        std::int64_t id = 0;
+        std::size_t retained = 0;
+        std::size_t bytes = 0;
+        std::uint64_t dropped_upto = 0;
+        std::string last_id;
+    };
+
+    SqliteOptions options;
+    std::string label; // "sqlite:PATH", for messages
+    int lock_fd = -1;
+
+    // Hub side (under the hub's lock).
+    MemoryStore cache;
+    std::uint64_t next_position = 0;
+    std::uint64_t committed = 0;
+    std::unordered_set<std::string> pending_ids;
+    std::set<std::uint64_t> reserved; // publisher ids that are future positions
+    mutable sql::Db reader;
+    mutable sql::Stmt find_id;
+    mutable sql::Stmt read_topic;
+    mutable std::atomic<std::uint64_t> memory_replays{0};
+    mutable std::atomic<std::uint64_t> disk_replays{0};
+
+    // The queue to the writer.
+    std::mutex queue_mu;
+    std::condition_variable queue_cv;
+    std::vector<log::EventPtr> queue;
+    bool stopping = false;
+    bool maintenance = false;                                           // retention work is waiting
+    std::int64_t age_cutoff = std::numeric_limits<std::int64_t>::min(); // under queue_mu
+    CommitHandler handler;
+    std::thread writer_thread;
+
+    // Shared figures.
+    mutable std::mutex state_mu;
+    std::unordered_map<std::string, TopicView> views;
+    std::uint64_t erased_dropped_upto = 0;
+    std::optional<std::string> failure;
+
+    // Writer side.
+    sql::Db writer;
+    sql::Stmt begin, commit, rollback;
+    sql::Stmt insert_event, insert_topic, update_topic, delete_topic, oldest_rows, delete_upto,
+        set_meta;
+    std::unordered_map<std::string, Topic> topics;
+    std::unordered_set<std::string> backlog; // topics still over a bound
+    std::uint64_t stamp = 0;
+    std::uint64_t reserved_max = 0;
+    std::int64_t applied_cutoff = std::numeric_limits<std::int64_t>::min();
+    std::uint64_t erased_dropped_upto_written = 0;
+
+    explicit Impl(SqliteOptions o)
+        : options(std::move(o)), label("sqlite:" + options.path),
+          cache(cache_retention(options), 1) {}
+
+    static Retention cache_retention(const SqliteOptions& o) {
+        Retention r = o.retention;
+        r.max_events = std::min(r.max_events, o.cache_events);
+        return r;
+    }
+
+    [[noreturn]] void refuse(const std::string& what) const {
+        throw StoreError(label + ": " + what);
+    }
+
+    void open();
+    void prepare_writer();
+    void load();
+    void reload_topics();
+    // A history row as an event; `topic` is the row's topic (the event's only one unless
+    // the row lists several).
+    static log::EventPtr read_event(const sql::Stmt& st, const std::string& topic);
+
+    void run_writer();
+    log::Commit transact(std::vector<log::EventPtr>&& batch, std::int64_t cutoff);
+    std::pair<const std::string, Topic>& topic_for(const std::string& name);
+    void trim(const std::string& name, Topic& t, std::int64_t cutoff, std::size_t& budget);
+    [[nodiscard]] bool over(const Topic& t, std::int64_t cutoff) const {
+        const Retention& r = options.retention;
+        return t.retained > r.max_events || t.bytes > r.max_bytes ||
+               (t.retained > 0 && t.oldest_ms < cutoff);
+    }
+    void store_meta(std::string_view key, std::int64_t value) {
+        set_meta.bind_text(1, key).bind(2, value).run();
+    }
+
+    log::Replay disk_replay(std::uint64_t after, const log::TopicFilter& filter) const;
+};
+
+// ---- opening ----
+
+void SqliteStore::Impl::open() {
+    namespace fs = std::filesystem;
+    const fs::path path(options.path);
+    std::error_code ec;
+    if (path.has_parent_path() && !fs::exists(path.parent_path(), ec)) {
+        fs::create_directories(path.parent_path(), ec);
+        if (ec) {
+            refuse("cannot create the directory " + path.parent_path().string() + ": " +
+                   ec.message());
+        }
+    }
+    if (fs::exists(path, ec) && !fs::is_regular_file(path, ec)) {
+        refuse("not a regular file");
+    }
+    // One hub per file: two would hand out the same positions. flock() is separate from
+    // the POSIX locks SQLite takes, and is released by the kernel if the process dies.
+    lock_fd = ::open(options.path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lock_fd < 0) {
+        const int err = errno;
+        if (err == EROFS || err == EACCES || err == EPERM) {
+            refuse(std::string("cannot write the database: ") + std::strerror(err));
+        }
+        refuse(std::string("cannot open the database: ") + std::strerror(err));
+    }
+    if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        const int err = errno;
+        if (err == EWOULDBLOCK) {
+            refuse("the database is in use by another herald process");
+        }
+        refuse(std::string("cannot lock the database: ") + std::strerror(err));
+    }
+
+    try {
+        writer =
+            sql::Db(options.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX);
+        if (sqlite3_db_readonly(writer.get(), "main") == 1) {
+            refuse("cannot write the database: it opened read-only");
+        }
+        writer.exec("PRAGMA busy_timeout = 5000");
+        if (writer.text_of("PRAGMA journal_mode = WAL") != "wal") {
+            refuse("cannot write the database: it cannot be put in WAL mode");
+        }
+        writer.exec(options.sync_full ? "PRAGMA synchronous = FULL"
+                                      : "PRAGMA synchronous = NORMAL");
+        const std::string check = writer.text_of("PRAGMA quick_check");
+        if (check != "ok") {
+            refuse("the database is damaged (integrity check: " + check + ")");
+        }
+        // A write at every start: an unwritable file or a full disk is found now, not at
+        // the first publish.
+        writer.exec("BEGIN IMMEDIATE");
+        writer.exec(kSchema);
+        writer.exec("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', 1)");
+        writer.exec(("INSERT OR REPLACE INTO meta (key, value) VALUES ('opened_ms', " +
+                     std::to_string(base::unix_ms()) + ")")
+                        .c_str());
+        writer.exec("COMMIT");
+        const std::string version = writer.text_of("SELECT value FROM meta WHERE key = 'schema'");
+        if (version != std::to_string(kSchemaVersion)) {
+            refuse("the database has schema version " + version + "; this herald knows " +
+                   std::to_string(kSchemaVersion));
+        }
+        prepare_writer();
+        reader = sql::Db(options.path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX);
+        reader.exec("PRAGMA busy_timeout = 5000");
+        find_id = sql::Stmt(reader, "SELECT pos FROM history WHERE id = ?1 AND pos <= ?2 LIMIT 1");
+        read_topic = sql::Stmt(reader, "SELECT pos, id, type, data, private, retry, "
+                                       "published_ms, topics FROM history "
+                                       "WHERE topic_id = ?1 AND pos > ?2 AND pos <= ?3 "
+                                       "ORDER BY pos");
+        load();
+    } catch (const sql::Error& e) {
+        switch (e.primary()) {
+        case SQLITE_NOTADB:
+        case SQLITE_CORRUPT:
+            refuse(std::string("not a SQLite database, or a damaged one (") + e.what() + ")");
+        case SQLITE_READONLY:
+        case SQLITE_CANTOPEN:
+        case SQLITE_PERM:
+        case SQLITE_AUTH: refuse(std::string("cannot write the database (") + e.what() + ")");
+        case SQLITE_FULL: refuse(std::string("cannot write the database: the disk is full"));
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED: refuse("the database is in use by another herald process");
+        default: refuse(std::string("cannot use the database: ") + e.what());
+        }
+    }
+}
+
+void SqliteStore::Impl::prepare_writer() {
+    begin = sql::Stmt(writer, "BEGIN IMMEDIATE");
+    commit = sql::Stmt(writer, "COMMIT");
+    rollback = sql::Stmt(writer, "ROLLBACK");
+    insert_event = sql::Stmt(writer, "INSERT INTO history (topic_id, pos, id, type, data, "
+                                     "private, retry, published_ms, topics, bytes) "
+                                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+    insert_topic = sql::Stmt(writer, "INSERT INTO topics (name) VALUES (?1)");
+    update_topic = sql::Stmt(writer, "UPDATE topics SET retained = ?2, bytes = ?3, "
+                                     "dropped_upto = ?4, last_id = ?5 WHERE topic_id = ?1");
+    delete_topic = sql::Stmt(writer, "DELETE FROM topics WHERE topic_id = ?1");
+    oldest_rows = sql::Stmt(writer, "SELECT pos, bytes, published_ms FROM history "
+                                    "WHERE topic_id = ?1 ORDER BY pos LIMIT ?2");
+    delete_upto = sql::Stmt(writer, "DELETE FROM history WHERE topic_id = ?1 AND pos <= ?2");
+    set_meta = sql::Stmt(writer, "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)");
+}
+
+// The writer's topic table, as the database has it.
+void SqliteStore::Impl::reload_topics() {
+    topics.clear();
+    backlog.clear();
+    sql::Stmt all(writer, "SELECT topic_id, name, retained, bytes, dropped_upto, last_id "
+                          "FROM topics");
+    sql::Stmt oldest(writer, "SELECT published_ms FROM history WHERE topic_id = ?1 "
+                             "ORDER BY pos LIMIT 1");
+    while (all.step()) {
+        Topic t;
+        t.id = all.integer(0);
+        t.retained = static_cast<std::size_t>(all.integer(2));
+        t.bytes = static_cast<std::size_t>(all.integer(3));
+        t.dropped_upto = static_cast<std::uint64_t>(all.integer(4));
+        t.last_id = std::string(all.text(5));
+        if (t.retained > 0) {
+            sql::Resetting guard(oldest);
+            if (oldest.bind(1, t.id).step()) {
+                t.oldest_ms = oldest.integer(0);
+            }
+        }
+        std::string name(all.text(1));
+        if (over(t, applied_cutoff)) {
+            backlog.insert(name);
+        }
+        topics.emplace(std::move(name), std::move(t));
+    }
+}
+
+log::EventPtr SqliteStore::Impl::read_event(const sql::Stmt& st, const std::string& topic) {
+    log::NewEvent ev;
+    ev.type = std::string(st.text(2));
+    ev.data = std::string(st.text(3));
+    ev.is_private = st.integer(4) != 0;
+    if (!st.is_null(5)) {
+        ev.retry_ms = static_cast<std::uint32_t>(st.integer(5));
+    }
+    if (!st.is_null(7)) {
+        ev.topics = decode_topics(st.text(7));
+    } else {
+        ev.topics.push_back(topic);
+    }
+    return log::make_event(std::move(ev), static_cast<std::uint64_t>(st.integer(0)),
+                           std::string(st.text(1)), st.integer(6));
+}
+
+// At start: positions, the topic table, and the newest events of each topic into memory.
+void SqliteStore::Impl::load() {
+    sql::Stmt meta(writer, "SELECT key, value FROM meta");
+    std::uint64_t last = 0;
+    while (meta.step()) {
+        const std::string_view key = meta.text(0);
+        const auto value = static_cast<std::uint64_t>(meta.integer(1));
+        if (key == "last_position") {
+            last = value;
+        } else if (key == "reserved_max") {
+            reserved_max = value;
+        } else if (key == "erased_dropped_upto") {
+            erased_dropped_upto = value;
+            erased_dropped_upto_written = value;
+        }
+    }
+    // Positions go on from the last one written, or from the clock if that is ahead (as
+    // the memory store starts), and past any decimal id a publisher chose.
+    next_position = std::max<std::uint64_t>(last + 1, static_cast<std::uint64_t>(base::unix_us()));
+    if (reserved_max < kMaxReserved) {
+        next_position = std::max(next_position, reserved_max + 1);
+    }
+    committed = next_position - 1;
+    cache = MemoryStore(cache_retention(options), next_position);
+
+    reload_topics();
+    const std::size_t keep = cache_retention(options).max_events;
+    std::map<std::uint64_t, log::EventPtr> recent;
+    std::vector<std::pair<const std::string*, std::uint64_t>> floors;
+    sql::Stmt newest(writer, "SELECT pos, id, type, data, private, retry, published_ms, topics "
+                             "FROM history WHERE topic_id = ?1 ORDER BY pos DESC LIMIT ?2");
+    for (auto& [name, t] : topics) {
+        views.emplace(name, TopicView{t.id, t.retained, t.bytes, t.dropped_upto, t.last_id});
+        std::uint64_t floor = t.dropped_upto;
+        std::size_t n = 0;
+        sql::Resetting guard(newest);
+        newest.bind(1, t.id).bind(2, static_cast<std::int64_t>(keep + 1));
+        while (newest.step()) {
+            const auto pos = static_cast<std::uint64_t>(newest.integer(0));
+            if (n++ == keep) {
+                floor = std::max(floor, pos); // the newest one memory will not hold
+                break;
+            }
+            if (!recent.contains(pos)) {
+                recent.emplace(pos, read_event(newest, name));
+            }
+        }
+        floors.emplace_back(&name, floor);
+    }
+    // In position order, as if appended now: each topic keeps its newest.
+    for (auto& [pos, ev] : recent) {
+        cache.insert(ev);
+    }
+    for (const auto& [name, floor] : floors) {
+        cache.raise_floor(*name, floor);
+    }
+    spdlog::info("{}: {} topic(s), {} event(s) in memory; ids go on from {}", label, topics.size(),
+                 cache.size(), next_position);
+}
+
+// ---- the writer ----
+
+std::pair<const std::string, SqliteStore::Impl::Topic>&
+SqliteStore::Impl::topic_for(const std::string& name) {
+    auto it = topics.find(name);
+    if (it == topics.end()) {
+        insert_topic.bind_blob(1, name).run();
+        Topic t;
+        t.id = sqlite3_last_insert_rowid(writer.get());
+        it = topics.emplace(name, std::move(t)).first;
+    }
+    return *it;
+}
+
+// Drops the topic's oldest rows while it is over a bound, at most `budget` of them.
+void SqliteStore::Impl::trim(const std::string& name, Topic& t, std::int64_t cutoff,
+                             std::size_t& budget) {
+    if (!over(t, cutoff)) {
+        backlog.erase(name);
+        return;
+    }
+    const Retention& r = options.retention;
+    std::uint64_t cut = 0;
+    {
+        sql::Resetting guard(oldest_rows);
+        oldest_rows.bind(1, t.id).bind(2, static_cast<std::int64_t>(budget + 1));
+        t.oldest_ms = std::numeric_limits<std::int64_t>::max(); // unless a row is left
+        while (oldest_rows.step()) {
+            const std::int64_t ms = oldest_rows.integer(2);
+            t.oldest_ms = ms;
+            if (budget == 0 ||
+                (t.retained <= r.max_events && t.bytes <= r.max_bytes && ms >= cutoff)) {
+                break;
+            }
+            cut = static_cast<std::uint64_t>(oldest_rows.integer(0));
+            t.retained -= 1;
+            t.bytes -= std::min(t.bytes, static_cast<std::size_t>(oldest_rows.integer(1)));
+            --budget;
+        }
+        if (t.retained == 0) {
+            t.oldest_ms = std::numeric_limits<std::int64_t>::max();
+        }
+    }
+    if (cut != 0) {
+        delete_upto.bind(1, t.id).bind(2, cut).run();
+        t.dropped_upto = std::max(t.dropped_upto, cut);
+    }
+    if (over(t, cutoff)) {
+        backlog.insert(name);
+    } else {
+        backlog.erase(name);
+    }
+}
+
+log::Commit SqliteStore::Impl::transact(std::vector<log::EventPtr>&& batch, std::int64_t cutoff) {
+    log::Commit out;
+    out.events = std::move(batch);
+    if (cutoff != applied_cutoff) {
+        for (const auto& [name, t] : topics) {
+            if (t.retained > 0 && t.oldest_ms < cutoff) {
+                backlog.insert(name);
+            }
+        }
+        applied_cutoff = cutoff;
+    }
+    if (out.events.empty() && backlog.empty()) {
+        return out; // nothing to write: no transaction
+    }
+    ++stamp;
+    std::vector<std::pair<const std::string*, Topic*>> touched;
+    auto touch = [&](std::pair<const std::string, Topic>& entry) {
+        if (entry.second.stamp != stamp) {
+            entry.second.stamp = stamp;
+            touched.emplace_back(&entry.first, &entry.second);
+        }
+    };
+    std::vector<const std::string*> erased;
+    std::uint64_t erased_upto = 0;
+    const std::uint64_t reserved_before = reserved_max;
+    try {
+        begin.run();
+        const bool keep = options.retention.max_events > 0;
+        std::size_t inserted = 0;
+        for (const log::EventPtr& ptr : out.events) {
+            const log::Event& ev = *ptr;
+            const std::string topics_blob = ev.topics.size() > 1 ? encode_topics(ev.topics) : "";
+            for (const auto& name : ev.topics) {
+                auto& entry = topic_for(name);
+                Topic& t = entry.second;
+                touch(entry);
+                t.last_id = ev.id;
+                if (!keep) {
+                    t.dropped_upto = ev.position;
+                    continue;
+                }
+                insert_event.bind(1, t.id)
+                    .bind(2, ev.position)
+                    .bind_text(3, ev.id)
+                    .bind_text(4, ev.type)
+                    .bind_blob(5, ev.data)
+                    .bind(6, std::int64_t{ev.is_private ? 1 : 0});
+                if (ev.retry_ms) {
+                    insert_event.bind(7, std::int64_t{*ev.retry_ms});
+                }
+                insert_event.bind(8, ev.published_ms);
+                if (!topics_blob.empty()) {
+                    insert_event.bind_blob(9, topics_blob);
+                }
+                insert_event.bind(10, static_cast<std::int64_t>(ev.footprint())).run();
+                if (t.retained++ == 0) {
+                    t.oldest_ms = ev.published_ms;
+                }
+                t.bytes += ev.footprint();
+                t.written = stamp;
+                ++inserted;
+            }
+            if (auto n = as_position(ev.id); n && *n != ev.position && *n < kMaxReserved) {
+                reserved_max = std::max(reserved_max, *n);
+            }
+        }
+        // Retention: what this batch pushed over a bound (always room for that, so a
+        // topic never grows past its caps), then work left over, within the budget.
+        std::size_t budget = kTrimBudget + inserted;
+        for (const auto& [name, t] : touched) {
+            trim(*name, *t, cutoff, budget);
+        }
+        for (auto it = backlog.begin(); it != backlog.end() && budget > 0;) {
+            auto found = topics.find(*it++);
+            if (found == topics.end()) {
+                continue;
+            }
+            touch(*found);
+            trim(found->first, found->second, cutoff, budget);
+        }
+        // A topic that age emptied goes, as the memory store drops an emptied ring.
+        for (const auto& [name, t] : touched) {
+            if (t->retained == 0 && options.retention.max_age_ms > 0 && t->written != stamp) {
+                delete_topic.bind(1, t->id).run();
+                erased_upto = std::max(erased_upto, t->dropped_upto);
+                erased.push_back(name);
+                continue;
+            }
+            update_topic.bind(1, t->id)
+                .bind(2, static_cast<std::int64_t>(t->retained))
+                .bind(3, static_cast<std::int64_t>(t->bytes))
+                .bind(4, t->dropped_upto)
+                .bind_text(5, t->last_id)
+                .run();
+        }
+        if (!out.events.empty()) {
+            store_meta("last_position", static_cast<std::int64_t>(out.events.back()->position));
+        }
+        if (reserved_max != reserved_before) {
+            store_meta("reserved_max", static_cast<std::int64_t>(reserved_max));
+        }
+        if (erased_upto > erased_dropped_upto_written) {
+            store_meta("erased_dropped_upto", static_cast<std::int64_t>(erased_upto));
+        }
+        commit.run();
+    } catch (const sql::Error& e) {
+        // Nothing of the transaction stays: roll back, and take the counters back from the
+        // database.
+        out.error = log::AppendError::unavailable;
+        out.reason = describe(e);
+        reserved_max = reserved_before;
+        try {
+            if (sqlite3_get_autocommit(writer.get()) == 0) {
+                rollback.run();
+            }
+            reload_topics();
+        } catch (const sql::Error& again) {
+            spdlog::error("{}: cannot roll back: {}", label, again.what());
+        }
+        std::lock_guard lock(state_mu);
+        if (!failure) {
+            spdlog::error("{}: writes fail: {}; publishes get 503 until a write succeeds", label,
+                          out.reason);
+        }
+        failure = out.reason;
+        return out;
+    }
+    erased_dropped_upto_written = std::max(erased_dropped_upto_written, erased_upto);
+
+    std::lock_guard lock(state_mu);
+    if (failure) {
+        spdlog::info("{}: writes succeed again", label);
+        failure.reset();
+    }
+    for (const auto& [name, t] : touched) {
+        if (std::find(erased.begin(), erased.end(), name) == erased.end()) {
+            views[*name] = TopicView{t->id, t->retained, t->bytes, t->dropped_upto, t->last_id};
+        }
+    }
+    erased_dropped_upto = std::max(erased_dropped_upto, erased_upto);
+    for (const std::string* name : erased) {
+        views.erase(*name);
+        backlog.erase(*name);
+        topics.erase(topics.find(*name)); // last: *name lives in this map
+    }
+    return out;
+}
+
+void SqliteStore::Impl::run_writer() {
+    std::vector<log::EventPtr> batch;
+    for (;;) {
+        std::int64_t cutoff = 0;
+        CommitHandler notify;
+        {
+            std::unique_lock lock(queue_mu);
+            queue_cv.wait(lock, [&] { return !queue.empty() || stopping || maintenance; });
+            if (queue.empty() && stopping) {
+                return;
+            }
+            batch.swap(queue);
+            maintenance = false;
+            cutoff = age_cutoff;
+            notify = handler;
+        }
+        log::Commit done = transact(std::move(batch), cutoff);
+        batch.clear();
+        const bool failed = done.error != log::AppendError::none;
+        if (!done.events.empty() && notify) {
+            notify(std::move(done));
+        }
+        // Retention left over continues in the next transactions, between batches; after
+        // a failure it waits for the next publish or expiry tick.
+        if (!backlog.empty() && !failed) {
+            std::lock_guard lock(queue_mu);
+            maintenance = true;
+        }
+    }
+}
+
+// ---- replay from the database ----
+
+log::Replay SqliteStore::Impl::disk_replay(std::uint64_t after,
+                                           const log::TopicFilter& filter) const {
+    log::Replay out;
+    std::vector<std::pair<std::int64_t, std::string>> covered; // (topic_id, name)
+    {
+        std::lock_guard lock(state_mu);
+        bool missing = false;
+        auto cover = [&](const std::string& name, const TopicView& v) {
+            covered.emplace_back(v.id, name);
+            out.gap = out.gap || v.dropped_upto > after;
+        };
+        for (const auto& topic : filter.exact) {
+            if (auto it = views.find(topic); it != views.end()) {
+                cover(it->first, it->second);
+            } else {
+                missing = true;
+            }
+        }
+        if (filter.pattern) {
+            missing = true;
+            for (const auto& [name, view] : views) {
+                if (filter.pattern(name) && std::find(filter.exact.begin(), filter.exact.end(),
+                                                      name) == filter.exact.end()) {
+                    cover(name, view);
+                }
+            }
+        }
+        // A covered topic may be one that age emptied and erased.
+        out.gap = out.gap || (missing && erased_dropped_upto > after);
+    }
+    std::sort(covered.begin(), covered.end());
+    covered.erase(std::unique(covered.begin(), covered.end()), covered.end());
+    std::map<std::uint64_t, log::EventPtr> merged;
+    for (const auto& [id, name] : covered) {
+        sql::Resetting guard(read_topic);
+        read_topic.bind(1, id).bind(2, after).bind(3, committed);
+        while (read_topic.step()) {
+            const auto pos = static_cast<std::uint64_t>(read_topic.integer(0));
+            if (!merged.contains(pos)) {
+                merged.emplace(pos, read_event(read_topic, name));
+            }
+        }
+    }
+    out.events.reserve(merged.size());
+    for (auto& [pos, ev] : merged) {
+        out.events.push_back(std::move(ev));
+    }
+    return out;
+}
+
+// ---- SqliteStore ----
+
+SqliteStore::SqliteStore(SqliteOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {
+    try {
+        impl_->open();
+    } catch (...) {
+        if (impl_->lock_fd >= 0) {
+            impl_->reader.close();
+            impl_->writer.close();
+            ::close(impl_->lock_fd);
+            impl_->lock_fd = -1;
+        }
+        throw;
+    }
+    impl_->writer_thread = std::thread([impl = impl_.get()] { impl->run_writer(); });
+}
+
+SqliteStore::~SqliteStore() {
+    close();
+    // Statements before their connections, connections before the lock.
+    impl_->find_id = sql::Stmt();
+    impl_->read_topic = sql::Stmt();
+    impl_->begin = sql::Stmt();
+    impl_->commit = sql::Stmt();
+    impl_->rollback = sql::Stmt();
+    impl_->insert_event = sql::Stmt();
+    impl_->insert_topic = sql::Stmt();
+    impl_->update_topic = sql::Stmt();
+    impl_->delete_topic = sql::Stmt();
+    impl_->oldest_rows = sql::Stmt();
+    impl_->delete_upto = sql::Stmt();
+    impl_->set_meta = sql::Stmt();
+    impl_->reader.close();
+    impl_->writer.close();
+    if (impl_->lock_fd >= 0) {
+        ::close(impl_->lock_fd);
+    }
+}
+
+void SqliteStore::close() {
+    {
+        std::lock_guard lock(impl_->queue_mu);
+        impl_->stopping = true;
+    }
+    impl_->queue_cv.notify_one();
+    if (impl_->writer_thread.joinable()) {
+        impl_->writer_thread.join();
+    }
+}
+
+void SqliteStore::on_commit(CommitHandler handler) {
+    std::lock_guard lock(impl_->queue_mu);
+    impl_->handler = std::move(handler);
+}
+
+log::AppendResult SqliteStore::append(log::NewEvent&& event) {
+    Impl& s = *impl_;
+    std::string id = std::move(event.id);
+    std::uint64_t position = s.next_position;
+    if (id.empty()) {
+        // Skip positions whose decimal form a publisher has taken as an id.
+        while (!s.reserved.empty() && *s.reserved.begin() < position) {
+            s.reserved.erase(s.reserved.begin());
+        }
+        while (s.reserved.contains(position)) {
+            ++position;
+        }
+        id = std::to_string(position);
+    } else {
+        if (s.pending_ids.contains(id) || s.cache.position_of(id)) {
+            return {nullptr, log::AppendError::duplicate_id, {}};
+        }
+        try {
+            sql::Resetting guard(s.find_id);
+            if (s.find_id.bind_text(1, id).bind(2, s.committed).step()) {
+                return {nullptr, log::AppendError::duplicate_id, {}};
+            }
+        } catch (const sql::Error& e) {
+            return {nullptr, log::AppendError::unavailable, describe(e)};
+        }
+        if (auto n = as_position(id); n && *n >= position) {
+            s.reserved.insert(*n);
+        }
+    }
+    auto ev = log::make_event(std::move(event), position, std::move(id), base::unix_ms());
+    {
+        std::lock_guard lock(s.queue_mu);
+        if (s.stopping) {
+            return {nullptr, log::AppendError::unavailable, "the hub is shutting down"};
+        }
+        s.queue.push_back(ev);
+    }
+    s.queue_cv.notify_one();
+    s.next_position = position + 1;
+    s.pending_ids.insert(ev->id);
+    return {std::move(ev), log::AppendError::none, {}};
+}
+
+void SqliteStore::settle(const log::Commit& commit) {
+    Impl& s = *impl_;
+    const bool ok = commit.error == log::AppendError::none;
+    for (const log::EventPtr& ev : commit.events) {
+        s.pending_ids.erase(ev->id);
+        if (ok) {
+            s.cache.insert(ev);
+            s.committed = ev->position;
+        }
+    }
+}
+
+std::optional<std::uint64_t> SqliteStore::position_of(std::string_view id) const {
+    Impl& s = *impl_;
+    if (auto pos = s.cache.position_of(id)) {
+        return pos;
+    }
+    try {
+        sql::Resetting guard(s.find_id);
+        if (s.find_id.bind_text(1, id).bind(2, s.committed).step()) {
+            return static_cast<std::uint64_t>(s.find_id.integer(0));
+        }
+    } catch (const sql::Error& e) {
+        spdlog::warn("{}: cannot look an id up: {}", s.label, e.what());
+    }
+    return std::nullopt;
+}
+
+std::uint64_t SqliteStore::last_position() const {
+    return impl_->committed;
+}
+
+log::Replay SqliteStore::replay(std::uint64_t after, const log::TopicFilter& filter) const {
+    Impl& s = *impl_;
+    log::Replay fast = s.cache.replay(after, filter);
+    if (!fast.gap) {
+        s.memory_replays.fetch_add(1, std::memory_order_relaxed);
+        return fast;
+    }
+    // Memory lacks part of the range: the database has everything retained.
+    s.disk_replays.fetch_add(1, std::memory_order_relaxed);
+    try {
+        return s.disk_replay(after, filter);
+    } catch (const sql::Error& e) {
+        spdlog::warn("{}: replay from the database failed, serving memory's part: {}", s.label,
+                     e.what());
+        return fast;
+    }
+}
+
+void SqliteStore::expire(std::int64_t now_ms) {
+    Impl& s = *impl_;
+    s.cache.expire(now_ms);
+    if (s.options.retention.max_age_ms <= 0) {
+        return;
+    }
+    {
+        std::lock_guard lock(s.queue_mu);
+        s.age_cutoff = now_ms - s.options.retention.max_age_ms;
+        s.maintenance = true;
+    }
+    s.queue_cv.notify_one();
+}
+
+std::vector<log::TopicStats> SqliteStore::topics() const {
+    std::lock_guard lock(impl_->state_mu);
+    std::vector<log::TopicStats> out;
+    out.reserve(impl_->views.size());
+    for (const auto& [name, v] : impl_->views) {
+        out.push_back({name, v.retained, v.bytes, v.last_id});
+    }
+    return out;
+}
+
+std::optional<std::string> SqliteStore::trouble() const {
+    std::lock_guard lock(impl_->state_mu);
+    return impl_->failure;
+}
+
+std::uint64_t SqliteStore::memory_replays() const noexcept {
+    return impl_->memory_replays.load(std::memory_order_relaxed);
+}
+
+std::uint64_t SqliteStore::disk_replays() const noexcept {
+    return impl_->disk_replays.load(std::memory_order_relaxed);
+}
+
+} // namespace herald::store

@@ -1,0 +1,69 @@
+// The durable event log on an embedded SQLite database (`--store sqlite:PATH`).
+//
+// Appends are queued to a writer thread that commits them in groups: each transaction
+// takes every event queued while the previous one was being written, so a busy hub pays
+// one fsync for many events. An event is settled (acknowledged, delivered, replayable)
+// only once its transaction has committed. The newest events of each topic are also kept
+// in memory, so that most resumes are answered without a query; older ones are read back
+// from the database.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "log/event_log.hpp"
+#include "store/memory/memory_store.hpp"
+
+namespace herald::store {
+
+struct SqliteOptions {
+    std::string path;
+    // true: each commit is on disk before the publishes in it are answered (WAL fsync);
+    // false: committed to the WAL without fsync: a process crash loses nothing, a power
+    // failure may lose the last transactions.
+    bool sync_full = true;
+    Retention retention;
+    std::size_t cache_events = 1000; // per topic, in memory
+};
+
+// The database cannot be used: a sentence that names the file and what is wrong.
+class StoreError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+class SqliteStore final : public log::EventLog {
+public:
+    // Opens (creating it and its directory if needed) and checks the database, loads the
+    // recent events, and starts the writer. Throws StoreError.
+    explicit SqliteStore(SqliteOptions options);
+    ~SqliteStore() override;
+    SqliteStore(const SqliteStore&) = delete;
+    SqliteStore& operator=(const SqliteStore&) = delete;
+
+    [[nodiscard]] log::AppendResult append(log::NewEvent&& event) override;
+    [[nodiscard]] bool settles_at_once() const override { return false; }
+    void on_commit(CommitHandler handler) override;
+    void settle(const log::Commit& commit) override;
+    void close() override;
+
+    [[nodiscard]] std::optional<std::uint64_t> position_of(std::string_view id) const override;
+    [[nodiscard]] std::uint64_t last_position() const override;
+    [[nodiscard]] log::Replay replay(std::uint64_t after,
+                                     const log::TopicFilter& filter) const override;
+    void expire(std::int64_t now_ms) override;
+    [[nodiscard]] std::vector<log::TopicStats> topics() const override;
+    [[nodiscard]] std::optional<std::string> trouble() const override;
+
+    // Replays answered from memory and from the database, since the start.
+    [[nodiscard]] std::uint64_t memory_replays() const noexcept;
+    [[nodiscard]] std::uint64_t disk_replays() const noexcept;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+} // namespace herald::store
