@@ -126,6 +126,8 @@ public:
     void expire(std::int64_t now_ms);
 
     [[nodiscard]] std::vector<TopicInfo> topics() const;
+    // The store's own counters, if it keeps any (any thread).
+    [[nodiscard]] std::optional<log::StoreFigures> store_figures() const { return log_.figures(); }
     // Why the store cannot take events now, or nothing when it can.
     [[nodiscard]] std::optional<std::string> trouble() const;
 

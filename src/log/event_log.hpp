@@ -55,6 +55,16 @@ struct TopicStats {
     std::string last_id; // empty when nothing was ever published to it here
 };
 
+// A durable store's own counters, for /metrics.
+struct StoreFigures {
+    std::uint64_t transactions = 0;        // committed
+    std::uint64_t events_written = 0;      // events in committed transactions
+    std::uint64_t failed_transactions = 0; // rolled back (their publishes got 503)
+    std::uint64_t memory_replays = 0;      // replays answered from memory
+    std::uint64_t disk_replays = 0;        // replays that read the database
+    double commit_seconds = 0;             // time spent writing and committing
+};
+
 // Not thread-safe: the hub serialises every call under its lock, which is what makes the
 // order of ids the order of delivery.
 //
@@ -100,6 +110,9 @@ public:
 
     // Per-topic figures for /topics.
     [[nodiscard]] virtual std::vector<TopicStats> topics() const = 0;
+
+    // Any thread, without the hub's lock: the store's counters, if it keeps any.
+    [[nodiscard]] virtual std::optional<StoreFigures> figures() const { return std::nullopt; }
 
     // Why the store cannot take events now (for /readyz), or nothing when it can.
     [[nodiscard]] virtual std::optional<std::string> trouble() const { return std::nullopt; }

@@ -54,6 +54,27 @@ std::string render_metrics(const hub::Hub& hub,
            "Subscribers disconnected for falling too far behind.");
     sample(out, "herald_slow_consumer_disconnects_total", sum(workers, &S::slow_disconnects));
 
+    if (auto store = hub.store_figures()) {
+        family(out, "herald_store_transactions_total", "counter",
+               "Store transactions committed (each holds one or more events: group commit).");
+        sample(out, "herald_store_transactions_total", store->transactions);
+        family(out, "herald_store_events_written_total", "counter",
+               "Events written in committed store transactions.");
+        sample(out, "herald_store_events_written_total", store->events_written);
+        family(out, "herald_store_failed_transactions_total", "counter",
+               "Store transactions rolled back; their publishes got 503.");
+        sample(out, "herald_store_failed_transactions_total", store->failed_transactions);
+        family(out, "herald_store_commit_seconds_total", "counter",
+               "Time the store spent writing and committing transactions.");
+        sample(out, "herald_store_commit_seconds_total", store->commit_seconds);
+        family(out, "herald_store_replays_total", "counter",
+               "Replays by where they were read: memory (recent events) or disk.");
+        out += fmt::format("herald_store_replays_total{{source=\"memory\"}} {}\n",
+                           store->memory_replays);
+        out +=
+            fmt::format("herald_store_replays_total{{source=\"disk\"}} {}\n", store->disk_replays);
+    }
+
     family(out, "herald_requests_rejected_total", "counter", "Requests refused, by reason.");
     for (std::size_t i = 0; i < static_cast<std::size_t>(net::Reject::count_); ++i) {
         std::uint64_t total = 0;
@@ -65,7 +86,7 @@ std::string render_metrics(const hub::Hub& hub,
     }
 
     family(out, "herald_publish_duration_seconds", "histogram",
-           "Time from a parsed publish request to the event in the log and handed to workers.");
+           "Time from a parsed publish request to its answer (for sqlite, once durable).");
     std::uint64_t cumulative = 0;
     for (std::size_t i = 0; i <= net::kLatencyBuckets.size(); ++i) {
         for (const auto* w : workers) {

@@ -163,6 +163,10 @@ struct SqliteStore::Impl {
     mutable sql::Stmt read_topic;
     mutable std::atomic<std::uint64_t> memory_replays{0};
     mutable std::atomic<std::uint64_t> disk_replays{0};
+    std::atomic<std::uint64_t> transactions{0};
+    std::atomic<std::uint64_t> events_written{0};
+    std::atomic<std::uint64_t> failed_transactions{0};
+    std::atomic<std::uint64_t> commit_ns{0};
 
     // The queue to the writer.
     std::mutex queue_mu;
@@ -522,6 +526,7 @@ log::Commit SqliteStore::Impl::transact(std::vector<log::EventPtr>&& batch, std:
     std::vector<const std::string*> erased;
     std::uint64_t erased_upto = 0;
     const std::uint64_t reserved_before = reserved_max;
+    const auto started = base::MonoClock::now();
     try {
         begin.run();
         const bool keep = options.retention.max_events > 0;
@@ -622,8 +627,16 @@ log::Commit SqliteStore::Impl::transact(std::vector<log::EventPtr>&& batch, std:
                           out.reason);
         }
         failure = out.reason;
+        failed_transactions.fetch_add(1, std::memory_order_relaxed);
         return out;
     }
+    commit_ns.fetch_add(
+        static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(base::MonoClock::now() - started)
+                .count()),
+        std::memory_order_relaxed);
+    transactions.fetch_add(1, std::memory_order_relaxed);
+    events_written.fetch_add(out.events.size(), std::memory_order_relaxed);
     erased_dropped_upto_written = std::max(erased_dropped_upto_written, erased_upto);
 
     std::lock_guard lock(state_mu);
@@ -904,6 +917,18 @@ std::vector<log::TopicStats> SqliteStore::topics() const {
 std::optional<std::string> SqliteStore::trouble() const {
     std::lock_guard lock(impl_->state_mu);
     return impl_->failure;
+}
+
+std::optional<log::StoreFigures> SqliteStore::figures() const {
+    const Impl& s = *impl_;
+    log::StoreFigures f;
+    f.transactions = s.transactions.load(std::memory_order_relaxed);
+    f.events_written = s.events_written.load(std::memory_order_relaxed);
+    f.failed_transactions = s.failed_transactions.load(std::memory_order_relaxed);
+    f.memory_replays = s.memory_replays.load(std::memory_order_relaxed);
+    f.disk_replays = s.disk_replays.load(std::memory_order_relaxed);
+    f.commit_seconds = static_cast<double>(s.commit_ns.load(std::memory_order_relaxed)) / 1e9;
+    return f;
 }
 
 std::uint64_t SqliteStore::memory_replays() const noexcept {

@@ -57,6 +57,8 @@ public:
     [[nodiscard]] std::vector<log::TopicStats> topics() const override;
     [[nodiscard]] std::optional<std::string> trouble() const override;
 
+    [[nodiscard]] std::optional<log::StoreFigures> figures() const override;
+
     // Replays answered from memory and from the database, since the start.
     [[nodiscard]] std::uint64_t memory_replays() const noexcept;
     [[nodiscard]] std::uint64_t disk_replays() const noexcept;
