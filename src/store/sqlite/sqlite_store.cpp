@@ -756,6 +756,8 @@ SqliteStore::SqliteStore(SqliteOptions options)
         }
         throw;
     }
+    // Caps lowered since the last run are applied at once, not at the first publish.
+    impl_->maintenance = !impl_->backlog.empty();
     impl_->writer_thread = std::thread([impl = impl_.get()] { impl->run_writer(); });
 }
 
