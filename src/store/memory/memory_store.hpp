@@ -2,6 +2,7 @@
 // single global order, so that one stream can resume across several topics.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <string>
@@ -41,6 +42,10 @@ public:
     // Records that the topic's history lacks events up to `position` (they exist elsewhere,
     // or were dropped), so that a replay from before it reports a gap.
     void raise_floor(const std::string& topic, std::uint64_t position);
+    // Records that topics no longer known here dropped events up to `position`.
+    void raise_erased_floor(std::uint64_t position) {
+        erased_dropped_upto_ = std::max(erased_dropped_upto_, position);
+    }
 
     // Number of events retained by at least one topic.
     [[nodiscard]] std::size_t size() const noexcept { return ids_.size(); }

@@ -443,6 +443,7 @@ void SqliteStore::Impl::load() {
     for (const auto& [name, floor] : floors) {
         cache.raise_floor(*name, floor);
     }
+    cache.raise_erased_floor(erased_dropped_upto);
     spdlog::info("{}: {} topic(s), {} event(s) in memory; ids go on from {}", label, topics.size(),
                  cache.size(), next_position);
 }
