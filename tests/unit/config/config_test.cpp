@@ -88,6 +88,7 @@ TEST(Config, Defaults) {
     EXPECT_EQ(c.server.max_topics_per_event, 64U);
     EXPECT_EQ(c.store.url, "memory");
     EXPECT_EQ(c.store.sync, SyncMode::full);
+    EXPECT_EQ(c.store.cache_events, 1000U);
     EXPECT_EQ(c.history.max_events, 10000U);
     EXPECT_EQ(c.history.max_bytes, 5000000U);
     EXPECT_EQ(c.history.max_age_seconds, 0U);
@@ -128,6 +129,7 @@ max_topics_per_event = 8
 [store]
 url = "sqlite:/var/lib/herald/events.db"
 sync = "normal"
+cache_events = 50
 
 [history]
 max_events = 100
@@ -173,6 +175,7 @@ level = "debug"
     EXPECT_EQ(c.server.max_topics_per_event, 8U);
     EXPECT_EQ(c.store.url, "sqlite:/var/lib/herald/events.db");
     EXPECT_EQ(c.store.sync, SyncMode::normal);
+    EXPECT_EQ(c.store.cache_events, 50U);
     EXPECT_EQ(c.history.max_events, 100U);
     EXPECT_EQ(c.history.max_bytes, 0U);
     EXPECT_EQ(c.history.max_age_seconds, 3600U);
@@ -402,6 +405,7 @@ TEST(Config, EnvironmentSetsKeys) {
                            {"HERALD_SERVER_STATIC", "/www"},
                            {"HERALD_STORE_URL", "redis://cache:6379"},
                            {"HERALD_STORE_SYNC", "normal"},
+                           {"HERALD_STORE_CACHE_EVENTS", "0"},
                            {"HERALD_HISTORY_MAX_EVENTS", "100"},
                            {"HERALD_HISTORY_MAX_AGE_SECONDS", "60"},
                            {"HERALD_AUTH_JWT_SECRET", "k"},
@@ -414,6 +418,7 @@ TEST(Config, EnvironmentSetsKeys) {
     EXPECT_EQ(c.server.static_dir, "/www");
     EXPECT_EQ(c.store.url, "redis://cache:6379");
     EXPECT_EQ(c.store.sync, SyncMode::normal);
+    EXPECT_EQ(c.store.cache_events, 0U);
     EXPECT_EQ(c.history.max_events, 100U);
     EXPECT_EQ(c.history.max_age_seconds, 60U);
     EXPECT_EQ(c.auth.jwt_secret, "k");
@@ -465,6 +470,10 @@ TEST(Config, EnvironmentErrors) {
     EXPECT_EQ(e.key(), "log.level");
     e = env_error({{"HERALD_STORE_URL", "sqlite:"}});
     EXPECT_EQ(e.key(), "store.url");
+    e = env_error({{"HERALD_STORE_CACHE_EVENTS", "-1"}});
+    EXPECT_EQ(e.key(), "store.cache_events");
+    EXPECT_STREQ(e.what(), "environment HERALD_STORE_CACHE_EVENTS: store.cache_events: expected a "
+                           "non-negative integer, got \"-1\"");
 }
 
 TEST(Config, StrictIntegersFromText) {
