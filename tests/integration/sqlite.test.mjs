@@ -4,7 +4,7 @@
 // max_age_seconds, and a smaller cap after a restart), a real EventSource that resumes
 // across restarts with no gap and no duplicate, and replays that give the same answer
 // whether they are served from the in-memory cache or read back from the database.
-import { test, describe, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,29 +14,12 @@ import {
     assertJsonError, publishOk, subscribe, uniqueTopic, waitEvents, waitUntil, withTimeout, sleep, getMetrics,
 } from './lib/util.mjs';
 import {
-    assertIncreasing, assertSameSequence, freePort, keepAlivePublisher, kill9, makeTempDir, numericId,
-    readUpToSentinel, removeDir, startStore, stopClean, topicInfo, waitRetained,
+    assertIncreasing, assertSameSequence, freePort, keepAlivePublisher, numericId, readUpToSentinel, stopClean, topicInfo, waitRetained, cleanupScope,
 } from './lib/store.mjs';
 
 const T = { timeout: 60000 };
 
-// Every herald and temp folder a test made, cleaned up even when it fails.
-const cleanup = [];
-after(async () => {
-    for (const fn of cleanup.reverse()) {
-        try { await fn(); } catch { /* best effort */ }
-    }
-});
-function tempDir(prefix) {
-    const dir = makeTempDir(prefix);
-    cleanup.push(() => removeDir(dir));
-    return dir;
-}
-async function start(db, opts) {
-    const h = await startStore(db, opts);
-    cleanup.push(() => kill9(h));
-    return h;
-}
+const { cleanup, tempDir, start } = cleanupScope();
 
 // Publishes `n` events `${prefix}${i}` (i from 1) to `topic`; returns their ids.
 async function publishN(base, topic, n, prefix = 'e') {

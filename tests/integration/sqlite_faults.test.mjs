@@ -4,7 +4,7 @@
 // non-zero status and a message naming the path; and a disk that fills up while the hub
 // runs: publishes get 503, /readyz says so, subscribers keep their streams, and once room
 // is made the hub takes events again and a restart finds exactly the acknowledged ones.
-import { test, describe, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -12,28 +12,12 @@ import path from 'node:path';
 import { request } from './lib/harness.mjs';
 import { assertJsonError, publishOk, subscribe, uniqueTopic, waitUntil } from './lib/util.mjs';
 import {
-    assertRefused, expectRefusal, fillDisk, isMounted, keepAlivePublisher, kill9, makeTempDir, mountTmpfs,
-    mountUnavailable, readUpToSentinel, remountReadOnly, removeDir, serveArgs, startStore, stopClean, unmount,
+    assertRefused, expectRefusal, fillDisk, isMounted, keepAlivePublisher, mountTmpfs, mountUnavailable, readUpToSentinel, remountReadOnly, serveArgs, stopClean, unmount, cleanupScope,
 } from './lib/store.mjs';
 
 const T = { timeout: 60000 };
 
-const cleanup = [];
-after(async () => {
-    for (const fn of cleanup.reverse()) {
-        try { await fn(); } catch { /* best effort */ }
-    }
-});
-function tempDir(prefix) {
-    const dir = makeTempDir(prefix);
-    cleanup.push(() => removeDir(dir));
-    return dir;
-}
-async function start(db, opts) {
-    const h = await startStore(db, opts);
-    cleanup.push(() => kill9(h));
-    return h;
-}
+const { cleanup, tempDir, start } = cleanupScope();
 // A tmpfs of `size` mounted on a fresh folder, unmounted at the end whatever happens.
 function tmpfs(prefix, size = '4m') {
     const dir = tempDir(prefix);

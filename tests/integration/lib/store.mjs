@@ -9,6 +9,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { after } from 'node:test';
 import { HERALD_BIN, request } from './harness.mjs';
 import { cleanEnv } from './auth.mjs';
 import { formBody, requestWith, spawnHerald, subscribe, uniqueTopic, waitUntil } from './util.mjs';
@@ -310,4 +311,26 @@ export function fillDisk(file) {
         fs.closeSync(fd);
     }
     return written;
+}
+
+// What a test file made (herald processes, temp folders, mounts), undone in reverse order
+// after the file's tests, even when they fail. Returns { cleanup, tempDir, start }.
+export function cleanupScope() {
+    const cleanup = [];
+    after(async () => {
+        for (const fn of cleanup.reverse()) {
+            try { await fn(); } catch { /* best effort */ }
+        }
+    });
+    const tempDir = (prefix) => {
+        const dir = makeTempDir(prefix);
+        cleanup.push(() => removeDir(dir));
+        return dir;
+    };
+    const start = async (db, opts) => {
+        const h = await startStore(db, opts);
+        cleanup.push(() => kill9(h));
+        return h;
+    };
+    return { cleanup, tempDir, start };
 }

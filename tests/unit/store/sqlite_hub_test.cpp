@@ -21,6 +21,7 @@
 
 #include "hub/hub.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "temp_dir.hpp"
 
 namespace herald::store {
 namespace {
@@ -32,28 +33,7 @@ using hub::PublishResult;
 
 constexpr auto kWait = 20s;
 
-class TempDir {
-public:
-    TempDir() {
-        static std::atomic<unsigned> serial{0};
-        path_ =
-            fs::path(::testing::TempDir()) /
-            ("herald-sqlite-hub-" + std::to_string(::getpid()) + "-" + std::to_string(serial++));
-        fs::remove_all(path_);
-        fs::create_directories(path_);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-
-    [[nodiscard]] const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
-};
+using testing::TempDir;
 
 // A hub on a SQLite store. The store is declared first and closed before the hub goes, so
 // that its writer never calls into a destroyed hub.

@@ -28,6 +28,7 @@
 
 #include "base/clock.hpp"
 #include "store/memory/memory_store.hpp"
+#include "temp_dir.hpp"
 
 namespace herald::store {
 namespace {
@@ -43,28 +44,7 @@ using log::TopicFilter;
 constexpr auto kWait = 20s;
 constexpr Retention kLarge{100000, 1000000000, 0};
 
-// A fresh directory for one test, removed with everything in it at the end.
-class TempDir {
-public:
-    TempDir() {
-        static std::atomic<unsigned> serial{0};
-        path_ = fs::path(::testing::TempDir()) /
-                ("herald-sqlite-" + std::to_string(::getpid()) + "-" + std::to_string(serial++));
-        fs::remove_all(path_);
-        fs::create_directories(path_);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-
-    [[nodiscard]] const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
-};
+using testing::TempDir;
 
 NewEvent make(std::vector<std::string> topics, std::string data = "x", std::string id = {}) {
     NewEvent ev;
