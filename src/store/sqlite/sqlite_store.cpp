@@ -130,17 +130,6 @@ std::string describe(const sql::Error& e) {
 } // namespace
 
 struct SqliteStore::Impl {
-    // ---- the writer's view of a topic (writer thread only) ----
-    struct Topic {
-        std::int64_t id = 0;
-        std::size_t retained = 0;
-        std::size_t bytes = 0;
-        std::uint64_t dropped_upto = 0;
-        std::string last_id;
-        std::int64_t oldest_ms = std::numeric_limits<std::int64_t>::max();
-        std::uint64_t stamp = 0;   // the transaction that last touched it
-        std::uint64_t written = 0; // the transaction that last added to it
-    };
     // ---- what the hub side sees of a topic (under state_mu) ----
     struct TopicView {
         std::int64_t id = 0;
@@ -148,6 +137,12 @@ struct SqliteStore::Impl {
         std::size_t bytes = 0;
         std::uint64_t dropped_upto = 0;
         std::string last_id;
+    };
+    // ---- the writer's view of a topic (writer thread only): the same, and its bookkeeping
+    struct Topic : TopicView {
+        std::int64_t oldest_ms = std::numeric_limits<std::int64_t>::max();
+        std::uint64_t stamp = 0;   // the transaction that last touched it
+        std::uint64_t written = 0; // the transaction that last added to it
     };
 
     SqliteOptions options;
@@ -430,7 +425,7 @@ void SqliteStore::Impl::load() {
     sql::Stmt newest(writer, "SELECT pos, id, type, data, private, retry, published_ms, topics "
                              "FROM history WHERE topic_id = ?1 ORDER BY pos DESC LIMIT ?2");
     for (auto& [name, t] : topics) {
-        views.emplace(name, TopicView{t.id, t.retained, t.bytes, t.dropped_upto, t.last_id});
+        views.emplace(name, static_cast<const TopicView&>(t));
         std::uint64_t floor = t.dropped_upto;
         std::size_t n = 0;
         sql::Resetting guard(newest);
@@ -658,7 +653,7 @@ log::Commit SqliteStore::Impl::transact(std::vector<log::EventPtr>&& batch, std:
     }
     for (const auto& [name, t] : touched) {
         if (std::find(erased.begin(), erased.end(), name) == erased.end()) {
-            views[*name] = TopicView{t->id, t->retained, t->bytes, t->dropped_upto, t->last_id};
+            views[*name] = static_cast<const TopicView&>(*t);
         }
     }
     erased_dropped_upto = std::max(erased_dropped_upto, erased_upto);
