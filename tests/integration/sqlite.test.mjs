@@ -500,6 +500,51 @@ describe('sqlite: replay from memory and from disk agree', () => {
     });
 });
 
+// The store's own counters on /metrics.
+describe('sqlite: metrics', () => {
+    test('transactions, events written, commit time, and replays by source', T, async () => {
+        const dir = tempDir('herald-metrics-');
+        const h = await start(path.join(dir, 'herald.db'), { env: { HERALD_STORE_CACHE_EVENTS: '2' } });
+        const t = uniqueTopic('metrics');
+        const before = await getMetrics(h.url);
+        for (const name of ['herald_store_transactions_total', 'herald_store_events_written_total',
+            'herald_store_failed_transactions_total', 'herald_store_commit_seconds_total',
+            'herald_store_replays_total']) {
+            assert.ok(before.has(name), `/metrics lacks ${name}`);
+        }
+        const ids = [];
+        for (let i = 0; i < 5; i++) ids.push(await publishOk(h.url, { topic: t, data: `m${i}` }));
+        const written = await getMetrics(h.url);
+        const delta = (m, name, re) => m.sum(name, re) - before.sum(name, re);
+        // One publisher waiting for each answer: at least one transaction per event.
+        assert.ok(delta(written, 'herald_store_transactions_total') >= 5);
+        assert.ok(delta(written, 'herald_store_events_written_total') >= 5);
+        assert.equal(delta(written, 'herald_store_failed_transactions_total'), 0);
+        assert.ok(delta(written, 'herald_store_commit_seconds_total') > 0);
+
+        // With two events per topic in memory: a resume from the fourth is served from
+        // memory, one from the first reads the database.
+        const replay = async (from, n) => {
+            const s = await subscribe(h.url, [t], { headers: { 'Last-Event-ID': from } });
+            try {
+                await waitEvents(s, n);
+                assert.deepEqual(s.events.map((e) => e.data), ['m0', 'm1', 'm2', 'm3', 'm4'].slice(5 - n));
+            } finally {
+                s.close();
+            }
+        };
+        await replay(ids[3], 1);
+        let m = await getMetrics(h.url);
+        assert.equal(delta(m, 'herald_store_replays_total', /memory/), 1);
+        assert.equal(delta(m, 'herald_store_replays_total', /disk/), 0);
+        await replay(ids[0], 4);
+        m = await getMetrics(h.url);
+        assert.equal(delta(m, 'herald_store_replays_total', /memory/), 1);
+        assert.equal(delta(m, 'herald_store_replays_total', /disk/), 1);
+        await stopClean(h, 'herald');
+    });
+});
+
 // /readyz on a healthy sqlite store.
 describe('sqlite: health', () => {
     test('/readyz answers 200 with a working store', T, async () => {
