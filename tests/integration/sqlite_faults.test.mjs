@@ -62,6 +62,21 @@ describe('sqlite: files that are not a database', () => {
         }
     });
 
+    test('bad store settings are refused as configuration (exit 2), naming the key', T, async () => {
+        const dir = tempDir('herald-badcfg-');
+        const db = path.join(dir, 'herald.db');
+        for (const [env, key] of [
+            [{ HERALD_STORE_CACHE_EVENTS: '-1' }, 'store.cache_events'],
+            [{ HERALD_STORE_CACHE_EVENTS: 'many' }, 'store.cache_events'],
+            [{ HERALD_STORE_SYNC: 'always' }, 'store.sync'],
+        ]) {
+            const r = await expectRefusal(serveArgs(db), { env });
+            assertRefused(r, [key, 'bad configuration'], JSON.stringify(env));
+            assert.equal(r.code, 2, `${JSON.stringify(env)}: exit status`);
+        }
+        assert.ok(!fs.existsSync(db), 'a refused configuration created the database');
+    });
+
     test('a real database with a damaged header, or truncated, is refused', T, async () => {
         const dir = tempDir('herald-damaged-');
         const db = path.join(dir, 'herald.db');
