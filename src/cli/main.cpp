@@ -11,13 +11,15 @@
 #include <spdlog/spdlog.h>
 
 #include "app/server.hpp"
+#include "bench/bench.hpp"
+#include "cli/bench_command.hpp"
 #include "cli/client.hpp"
 #include "config/config.hpp"
 
 namespace {
 
 bool is_subcommand(std::string_view arg) {
-    return arg == "serve" || arg == "pub" || arg == "sub";
+    return arg == "serve" || arg == "pub" || arg == "sub" || arg == "bench";
 }
 
 std::string env_or(const char* name, std::string fallback) {
@@ -105,6 +107,10 @@ int main(int argc, char** argv) {
                     "The hub's base URL (HERALD_URL; default http://127.0.0.1:8080)");
     sub->add_option("--token", client.token, "Access token (HERALD_TOKEN)");
 
+    // bench
+    herald::bench::Options bench_opts;
+    auto* bench = herald::cli::add_bench_command(app, bench_opts);
+
     std::vector<const char*> cargv;
     for (auto& a : args) {
         cargv.push_back(a.c_str());
@@ -112,7 +118,12 @@ int main(int argc, char** argv) {
     try {
         app.parse(static_cast<int>(cargv.size()), cargv.data());
     } catch (const CLI::ParseError& e) {
-        return app.exit(e);
+        // --help and --version exit 0; any misuse exits 2, as a bad configuration does.
+        return app.exit(e) == 0 ? 0 : 2;
+    }
+
+    if (*bench) {
+        return herald::bench::run(std::move(bench_opts));
     }
 
     if (*pub) {
