@@ -1,313 +1,288 @@
 #!/usr/bin/env bash
-# bench/run.sh: the `make bench` scenarios. Each starts a fresh release herald, drives it
-# with herald_load, prints the results and appends them to build/bench/results.md.
+# bench/run.sh: the `make bench` comparison. For each scenario, starts herald, then
+# nginx+Nchan, then Pushpin (bench/peer.sh), each fresh, drives it with `herald bench`,
+# and appends one JSON line per run to build/bench/results.jsonl; then bench/report.mjs
+# writes docs/benchmarks.md, docs/benchmarks.svg and the table in README.md.
 #
-#   QUICK=1            shorter runs (3 s of publishing instead of 10)
-#   HERALD_BIN=...     the server binary        (default build/release/herald)
-#   HERALD_LOAD=...    the harness binary       (default build/release/bench/herald_load)
-#   SCENARIOS="..."    a subset of the scenarios below, run in the order given
-#   SUB_THREADS=N      harness subscriber threads (default: nproc / 4, at least 1)
+#   QUICK=1          the short version (2 s of publishing, no store scenarios): < 2 minutes
+#   SERVERS="..."    a subset of: herald nchan pushpin          (default: all three)
+#   SCENARIOS="..."  a subset of the scenarios below, in the order given
+#   HERALD_BIN=...   the herald binary (default build/release/herald)
+#   REPORT=0         leave docs/ and README.md alone (results stay in build/bench/)
 #
-# Scenarios (the default list is all of them, in this order):
-#   idle-1000, idle-10000     memory per idle subscriber
-#   paced-1000                latency well below saturation
-#   fanout-1000               fan-out to 1,000 subscribers, 4 publishers as fast as possible
-#   fanout-1000-p64           the same with 64 publishers
-#   publish-STORE-pN          publish throughput of a store: no subscribers, 256-byte
-#                             events as fast as possible from N (1 or 64) publishers, each
-#                             waiting for its 200 before the next POST. STORE is
-#                               memory          --store memory
-#                               sqlite-normal   --store sqlite:build/bench/bench-NAME.db,
-#                                               HERALD_STORE_SYNC=normal
-#                               sqlite-full     the same with HERALD_STORE_SYNC=full
-#                             (publish-memory-p1, publish-memory-p64, publish-sqlite-normal-p1,
-#                             ..., publish-sqlite-full-p64). Each sqlite run starts on a new
-#                             database file. After them comes a table of publishes/s per
-#                             store and the ratio sqlite-full-p64 / memory-p64 (goal: >= 0.5).
+# Scenarios (every server unless marked herald only):
+#   idle-1k, idle-10k, idle-max  memory per idle subscriber at 1,000, 10,000 and 19,900
+#                                subscribers (the most a 20,000-file cap allows)
+#   fanout      1,000 subscribers on one topic, 4 publishers as fast as possible
+#   paced       10,000 subscribers on one topic, 100 publishes/s
+#   topics      10,000 subscribers each on its own topic, 5,000 publishes/s spread over them
+#   publish     publish only, no subscribers, 64 publishers as fast as possible
+#   churn       1,000 subscribers and 100 publishes/s, while 500 more connect and
+#               disconnect each second (each held 100 ms after its response head)
+#   publish-STORE-pN (herald only)  publish only with --store memory, sqlite (sync normal)
+#               or sqlite (sync full), N = 1 or 64 publishers: publish-memory-p1,
+#               publish-sqlite-normal-p1, publish-sqlite-normal-p64, publish-sqlite-full-p1,
+#               publish-sqlite-full-p64 (memory-p64 is `publish`)
 #
-# Exit status: 0 when every scenario connected everyone, lost nothing and got a 200 for
-# every publish (and herald started), 1 otherwise.
-set -euo pipefail
+# Exit status: 0 when every run was clean (nothing lost, duplicated or refused) and every
+# server started; 1 otherwise. A peer that fails to start is recorded and reported.
+set -uo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 HERALD=${HERALD_BIN:-build/release/herald}
-LOAD=${HERALD_LOAD:-build/release/bench/herald_load}
 QUICK=${QUICK:-0}
-SCENARIOS=${SCENARIOS:-idle-1000 idle-10000 paced-1000 fanout-1000 fanout-1000-p64
-    publish-memory-p1 publish-memory-p64 publish-sqlite-normal-p1 publish-sqlite-normal-p64
-    publish-sqlite-full-p1 publish-sqlite-full-p64}
-SUB_THREADS=${SUB_THREADS:-$(($(nproc) / 4 > 1 ? $(nproc) / 4 : 1))}
-DURATION=10
+SERVERS=${SERVERS:-herald nchan pushpin}
+REPORT=${REPORT:-1}
 if [[ $QUICK == 1 ]]; then
-    DURATION=3
+    DEFAULT_SCENARIOS="idle-1k idle-10k idle-max fanout paced topics publish churn"
+    DURATION=2
+    SETTLE=0.5
+else
+    DEFAULT_SCENARIOS="idle-1k idle-10k idle-max fanout paced topics publish churn
+        publish-memory-p1 publish-sqlite-normal-p1 publish-sqlite-normal-p64
+        publish-sqlite-full-p1 publish-sqlite-full-p64"
+    DURATION=10
+    SETTLE=1
 fi
+SCENARIOS=${SCENARIOS:-$DEFAULT_SCENARIOS}
 THREADS=$(nproc)
-OUT_DIR=build/bench
-RESULTS=$OUT_DIR/results.md
+OUT_DIR=$ROOT/build/bench
+RESULTS=$OUT_DIR/results.jsonl
 
-for bin in "$HERALD" "$LOAD"; do
-    if [[ ! -x $bin ]]; then
-        echo "bench/run.sh: $bin is missing; build it with" \
-            "'cmake --build --preset release --target herald herald_load'" >&2
-        exit 2
-    fi
-done
+if [[ ! -x $HERALD ]]; then
+    echo "bench/run.sh: $HERALD is missing; build it with 'make build'" >&2
+    exit 2
+fi
+HERALD=$(cd "$(dirname "$HERALD")" && pwd)/$(basename "$HERALD")
 mkdir -p "$OUT_DIR"
+: >"$RESULTS"
 
-# Both herald and the harness need one descriptor per subscriber.
+# Both the servers and the load generator need one descriptor per subscriber.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 NOFILE=$(ulimit -n)
 
+SERVER_PIDS=""    # comma-separated, for --pid
+SERVER_CMD=""     # how the server was started, for the report
+SERVER_STOP=""    # the command that stops it
 HERALD_PID=""
-HERALD_PORT=""
-HERALD_LOG=""
-LOAD_PID=""
-# Everything this script started is stopped on the way out, by pid.
+BENCH_PID=""
 cleanup() {
-    if [[ -n $LOAD_PID ]] && kill -0 "$LOAD_PID" 2>/dev/null; then
-        kill -TERM "$LOAD_PID" 2>/dev/null || true
-        wait "$LOAD_PID" 2>/dev/null || true
-    fi
-    if [[ -n $HERALD_PID ]] && kill -0 "$HERALD_PID" 2>/dev/null; then
-        kill -TERM "$HERALD_PID" 2>/dev/null || true
-        wait "$HERALD_PID" 2>/dev/null || true
-    fi
+    [[ -n $BENCH_PID ]] && kill -TERM "$BENCH_PID" 2>/dev/null
+    stop_server
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Extra `herald serve` arguments and VAR=value environment for the next start_herald;
-# run_scenario empties both after each scenario.
-SERVE_ARGS=()
-SERVE_ENV=()
-HERALD_CMD=""
+# Sub/pub URL options of the server now running.
+TARGET=()
 
-# Starts herald on a port the kernel picks (--port 0), read back from its log. Returns 1
-# (after showing the log) when herald exits or prints no port within 10 s.
 start_herald() {
     local name=$1
-    HERALD_LOG=$OUT_DIR/herald-$name.log
-    local cmd=("$HERALD" serve --host 127.0.0.1 --port 0 --threads "$THREADS" "${SERVE_ARGS[@]}")
-    HERALD_CMD="${SERVE_ENV[*]}${SERVE_ENV[*]:+ }${cmd[*]}"
-    # env execs herald, so $! is herald's own pid.
-    env "${SERVE_ENV[@]}" "${cmd[@]}" >"$HERALD_LOG" 2>&1 &
+    shift
+    local log=$OUT_DIR/herald-$name.log
+    local cmd=("$HERALD" serve --host 127.0.0.1 --port 0 --threads "$THREADS" "$@")
+    SERVER_CMD="${SERVE_ENV[*]}${SERVE_ENV[*]:+ }herald serve --host 127.0.0.1 --port 0 --threads $THREADS $*"
+    env "${SERVE_ENV[@]}" "${cmd[@]}" >"$log" 2>&1 &
     HERALD_PID=$!
-    HERALD_PORT=""
+    local port=""
     for _ in $(seq 100); do
-        HERALD_PORT=$(grep -o 'listening on http://127\.0\.0\.1:[0-9]*' "$HERALD_LOG" |
-            head -n 1 | sed 's/.*://' || true)
-        [[ -n $HERALD_PORT ]] && return 0
+        port=$(grep -o 'listening on http://127\.0\.0\.1:[0-9]*' "$log" | head -n 1 | sed 's/.*://')
+        [[ -n $port ]] && break
         kill -0 "$HERALD_PID" 2>/dev/null || break
         sleep 0.1
     done
-    echo "bench/run.sh: herald did not start ($HERALD_CMD); its log ($HERALD_LOG):" >&2
-    cat "$HERALD_LOG" >&2
-    kill -TERM "$HERALD_PID" 2>/dev/null || true
-    wait "$HERALD_PID" 2>/dev/null || true
-    HERALD_PID=""
-    return 1
+    if [[ -z $port ]]; then
+        echo "bench/run.sh: herald did not start; its log ($log):" >&2
+        cat "$log" >&2
+        kill -TERM "$HERALD_PID" 2>/dev/null
+        wait "$HERALD_PID" 2>/dev/null
+        HERALD_PID=""
+        return 1
+    fi
+    SERVER_PIDS=$HERALD_PID
+    TARGET=(--url "http://127.0.0.1:$port")
 }
 
-# Stops herald; complains if it did not exit 0 or logged errors.
-stop_herald() {
-    local rc=0
-    kill -TERM "$HERALD_PID" 2>/dev/null || true
-    wait "$HERALD_PID" || rc=$?
-    HERALD_PID=""
-    if [[ $rc != 0 ]]; then
-        echo "bench/run.sh: herald exited with status $rc (log: $HERALD_LOG)" >&2
-        FAILED=1
+start_peer() {
+    local peer=$1 dir=$OUT_DIR/$1
+    if ! bash bench/peer.sh start "$peer" "$dir" >"$OUT_DIR/$peer-start.log" 2>&1; then
+        echo "bench/run.sh: $peer did not start:" >&2
+        tail -n 20 "$OUT_DIR/$peer-start.log" >&2
+        bash bench/peer.sh stop "$peer" "$dir" >/dev/null 2>&1
+        return 1
     fi
-    if grep -qiE '\b(error|critical|fatal)\b' "$HERALD_LOG"; then
-        echo "bench/run.sh: herald logged errors (log: $HERALD_LOG):" >&2
-        grep -iE '\b(error|critical|fatal)\b' "$HERALD_LOG" | head -n 5 >&2
+    # shellcheck disable=SC1091
+    source "$dir/peer.env"
+    SERVER_PIDS=$PEER_PIDS
+    SERVER_CMD="bench/peer.sh start $peer DIR (config: $PEER_CONFIG; $PEER_VERSION)"
+    SERVER_STOP="bash bench/peer.sh stop $peer $dir"
+    TARGET=(--sub-url "$PEER_SUB_URL" --pub-url "$PEER_PUB_URL" --pub-body "$PEER_PUB_BODY"
+        --pub-content-type "$PEER_PUB_CONTENT_TYPE")
+}
+
+stop_server() {
+    if [[ -n $HERALD_PID ]]; then
+        kill -TERM "$HERALD_PID" 2>/dev/null
+        wait "$HERALD_PID" 2>/dev/null
+        HERALD_PID=""
     fi
+    if [[ -n $SERVER_STOP ]]; then
+        $SERVER_STOP >/dev/null 2>&1
+        SERVER_STOP=""
+    fi
+    SERVER_PIDS=""
+}
+
+# Appends {"scenario", "server", "command", "server_command", ...bench JSON} or, when
+# there is no JSON, {"scenario", "server", "error"}.
+record() {
+    local scenario=$1 server=$2 command=$3 json=$4 error=$5
+    SCENARIO=$scenario SERVER=$server COMMAND=$command SERVER_COMMAND=$SERVER_CMD \
+        JSON=$json ERROR=$error node -e '
+        const e = process.env;
+        let line;
+        try {
+            if (!e.JSON) throw new Error(e.ERROR || "no result");
+            line = { scenario: e.SCENARIO, server: e.SERVER, command: e.COMMAND,
+                     server_command: e.SERVER_COMMAND, ...JSON.parse(e.JSON) };
+        } catch (err) {
+            line = { scenario: e.SCENARIO, server: e.SERVER, error: e.ERROR || String(err.message) };
+        }
+        console.log(JSON.stringify(line));' >>"$RESULTS"
 }
 
 FAILED=0
-REPORT=""
-# run_scenario NAME TITLE HARNESS-ARGS...   (SERVE_ARGS and SERVE_ENV: see start_herald)
-run_scenario() {
-    local name=$1 title=$2
+SERVE_ENV=()
+# run SCENARIO SERVER [herald serve args...] -- BENCH-ARGS...
+run() {
+    local scenario=$1 server=$2
     shift 2
+    local serve_args=()
+    while [[ $# -gt 0 && $1 != -- ]]; do
+        serve_args+=("$1")
+        shift
+    done
+    shift
     echo
-    echo "== $title"
-    rm -f "$OUT_DIR/$name.out"
-    if ! start_herald "$name"; then
-        echo "bench/run.sh: scenario $name failed: herald did not start" >&2
+    echo "== $scenario: $server"
+    local started=0
+    if [[ $server == herald ]]; then
+        start_herald "$scenario" "${serve_args[@]}" && started=1
+    else
+        start_peer "$server" && started=1
+    fi
+    if [[ $started == 0 ]]; then
+        record "$scenario" "$server" "" "" "$server did not start (see build/bench/*.log)"
         FAILED=1
-        REPORT+=$'\n'"### $title"$'\n\n'"\`\`\`"$'\n'"\$ $HERALD_CMD"
-        REPORT+=$'\n'"herald did not start; log: $HERALD_LOG"$'\n'"\`\`\`"$'\n'
-        SERVE_ARGS=()
         SERVE_ENV=()
-        return 0
+        return
     fi
-    local cmd=("$LOAD" --url "http://127.0.0.1:$HERALD_PORT" --pid "$HERALD_PID"
-        --sub-threads "$SUB_THREADS" "$@" --json)
-    echo "\$ $HERALD_CMD"
-    echo "\$ ${cmd[*]}"
-    local out rc=0
-    # In the background and waited for, so that a signal interrupts the wait at once.
-    "${cmd[@]}" >"$OUT_DIR/$name.out" 2>&1 &
-    LOAD_PID=$!
-    wait "$LOAD_PID" || rc=$?
-    LOAD_PID=""
-    out=$(cat "$OUT_DIR/$name.out")
-    echo "$out"
-    stop_herald
+    local cmd=("$HERALD" bench "${TARGET[@]}" --pid "$SERVER_PIDS" --label "$scenario/$server" "$@" --json)
+    local shown="herald bench ${cmd[*]:2}"
+    echo "\$ $SERVER_CMD"
+    echo "\$ $shown"
+    local out=$OUT_DIR/$scenario-$server.out rc=0
+    "${cmd[@]}" >"$out" 2>&1 &
+    BENCH_PID=$!
+    wait "$BENCH_PID" || rc=$?
+    BENCH_PID=""
+    grep -v '^{' "$out"
+    stop_server
+    local json
+    json=$(grep '^{' "$out" | tail -n 1)
     if [[ $rc != 0 ]]; then
-        echo "bench/run.sh: scenario $name reported failures (harness exit $rc)" >&2
-        FAILED=1
+        echo "bench/run.sh: $scenario on $server was not clean (exit $rc)" >&2
+        [[ $server == herald ]] && FAILED=1
     fi
-    REPORT+=$'\n'"### $title"$'\n\n'"\`\`\`"$'\n'"\$ $HERALD_CMD"
-    REPORT+=$'\n'"\$ ${cmd[*]}"$'\n'"$out"$'\n'"\`\`\`"$'\n'
-    SERVE_ARGS=()
+    record "$scenario" "$server" "$shown" "$json" "herald bench exited $rc with no result"
     SERVE_ENV=()
 }
 
-# A numeric field of the harness's JSON line (its last line starting with "{") in
-# $OUT_DIR/NAME.out; empty when there is none.
-json_field() {
-    local name=$1 field=$2
-    { grep '^{' "$OUT_DIR/$name.out" 2>/dev/null || true; } | tail -n 1 |
-        sed -n "s/.*\"$field\":\(-\{0,1\}[0-9][0-9.]*\).*/\1/p"
-}
-
-# run_publish NAME STORE PUBLISHERS: publish throughput with no subscribers, STORE one of
-# memory, sqlite-normal, sqlite-full.
-PUBLISH_RAN=""
-run_publish() {
-    local name=$1 store=$2 pubs=$3 what
-    case $store in
-    memory)
-        SERVE_ARGS=(--store memory)
-        what="memory store" ;;
-    sqlite-normal | sqlite-full)
-        local db=$ROOT/$OUT_DIR/bench-$name.db sync=${store#sqlite-}
-        rm -f "$db" "$db-wal" "$db-shm"
-        SERVE_ARGS=(--store "sqlite:$db")
-        SERVE_ENV=("HERALD_STORE_SYNC=$sync")
-        what="sqlite store, sync = $sync" ;;
-    esac
-    run_scenario "$name" \
-        "Publish only, $what, $pubs publisher(s) as fast as possible, no subscribers" \
-        --subscribers 0 --topic bench --publishers "$pubs" --rate 0 \
-        --duration "$DURATION" --payload 256 --settle 0 --drain 0
-    # The harness already exits 1 on any failed publish; also insist on its figures.
-    local ok errors
-    ok=$(json_field "$name" publishes)
-    errors=$(json_field "$name" publish_errors)
-    if [[ -f $OUT_DIR/$name.out ]] && [[ -z $ok || -z $errors || $ok == 0 || $errors != 0 ]]; then
-        echo "bench/run.sh: scenario $name failed: ${ok:-no} publishes acknowledged," \
-            "${errors:-unknown} publish errors" >&2
-        FAILED=1
-    fi
-    PUBLISH_RAN+=" $name"
-}
-
-# The publish throughput table (markdown), for the publish-* scenarios that ran.
-publish_summary() {
-    local store p name rate errors row ratio mem full
-    echo "### Publish throughput (publishes/s, 256-byte events, no subscribers)"
-    echo
-    echo "| store | 1 publisher | 64 publishers | errors (p1 / p64) |"
-    echo "| --- | ---: | ---: | ---: |"
-    for store in memory sqlite-normal sqlite-full; do
-        row="| $store"
-        local errs=()
-        for p in 1 64; do
-            name=publish-$store-p$p
-            rate=-
-            errors=-
-            if [[ " $PUBLISH_RAN " == *" $name "* ]]; then
-                rate=$(json_field "$name" publishes_per_s)
-                errors=$(json_field "$name" publish_errors)
-                if [[ -n $rate ]]; then
-                    rate=$(printf '%.0f' "$rate")
-                else
-                    rate="no result"
-                    errors=${errors:-?}
-                fi
-            fi
-            row+=" | $rate"
-            errs+=("$errors")
-        done
-        echo "$row | ${errs[0]} / ${errs[1]} |"
+# Each scenario against each server, one after another.
+each() {
+    local scenario=$1
+    shift
+    for server in $SERVERS; do
+        run "$scenario" "$server" -- "$@"
     done
-    echo
-    mem=$(json_field publish-memory-p64 publishes_per_s)
-    full=$(json_field publish-sqlite-full-p64 publishes_per_s)
-    if [[ " $PUBLISH_RAN " == *" publish-memory-p64 "* &&
-        " $PUBLISH_RAN " == *" publish-sqlite-full-p64 "* && -n $mem && -n $full ]] &&
-        awk -v m="$mem" 'BEGIN { exit !(m > 0) }'; then
-        ratio=$(awk -v f="$full" -v m="$mem" 'BEGIN { printf "%.3f", f / m }')
-        echo "sqlite-full-p64 / memory-p64: $ratio (goal: at least 0.5)"
-    else
-        echo "sqlite-full-p64 / memory-p64: not measured (it needs results from both)"
+}
+
+# publish-STORE-pN, herald only.
+store_run() {
+    local scenario=$1 store=${1#publish-}
+    local pubs=${store##*-p}
+    store=${store%-p*}
+    local args=(--store memory)
+    if [[ $store == sqlite-* ]]; then
+        local db=$OUT_DIR/$scenario.db
+        rm -f "$db" "$db-wal" "$db-shm"
+        args=(--store "sqlite:$db")
+        SERVE_ENV=("HERALD_STORE_SYNC=${store#sqlite-}")
     fi
+    run "$scenario" herald "${args[@]}" -- --subscribers 0 --publishers "$pubs" \
+        --duration "$DURATION" --payload 256 --settle 0 --drain 0
 }
 
 START=$(date +%s)
-LOAD_AT_START=$(cut -d ' ' -f 1-3 /proc/loadavg)
 for scenario in $SCENARIOS; do
     case $scenario in
-    idle-1000)
-        run_scenario idle-1000 "Idle memory, 1,000 subscribers" --subscribers 1000 --idle ;;
-    idle-10000)
-        run_scenario idle-10000 "Idle memory, 10,000 subscribers" --subscribers 10000 --idle ;;
-    paced-1000)
-        # Latency well below saturation: 50 events/s, 50,000 deliveries/s.
-        run_scenario paced-1000 \
-            "Paced, 1,000 subscribers on one topic, 4 publishers at 50 events/s in all" \
-            --subscribers 1000 --topic bench --publishers 4 --rate 50 \
+    idle-1k) each idle-1k --subscribers 1000 --idle --settle "$SETTLE" ;;
+    idle-10k) each idle-10k --subscribers 10000 --idle --settle "$SETTLE" ;;
+    idle-max)
+        # Two load processes: each may open only 20,000 files on the development machines.
+        each idle-max --subscribers 19900 --processes 2 --idle --settle "$SETTLE" ;;
+    fanout)
+        each fanout --subscribers 1000 --publishers 4 --duration "$DURATION" --payload 256 ;;
+    paced)
+        each paced --subscribers 10000 --publishers 4 --rate 100 --duration "$DURATION" \
+            --payload 256 ;;
+    topics)
+        each topics --subscribers 10000 --topics 10000 --publishers 16 --rate 5000 \
             --duration "$DURATION" --payload 256 ;;
-    fanout-1000)
-        run_scenario fanout-1000 \
-            "Fan-out, 1,000 subscribers on one topic, 4 publishers as fast as possible" \
-            --subscribers 1000 --topic bench --publishers 4 --rate 0 \
+    publish)
+        each publish --subscribers 0 --publishers 64 --duration "$DURATION" --payload 256 \
+            --settle 0 --drain 0 ;;
+    churn)
+        each churn --subscribers 1000 --publishers 4 --rate 100 --churn 500 --churn-hold 100 \
             --duration "$DURATION" --payload 256 ;;
-    fanout-1000-p64)
-        # Publishers wait for each 200 before the next POST, so 4 of them measure a
-        # closed loop (publish round trip), not what herald can fan out; 64 saturate it.
-        run_scenario fanout-1000-p64 \
-            "Fan-out, 1,000 subscribers on one topic, 64 publishers as fast as possible" \
-            --subscribers 1000 --topic bench --publishers 64 --rate 0 \
-            --duration "$DURATION" --payload 256 ;;
-    publish-memory-p1 | publish-memory-p64 | publish-sqlite-normal-p1 | \
-        publish-sqlite-normal-p64 | publish-sqlite-full-p1 | publish-sqlite-full-p64)
-        store=${scenario#publish-}
-        run_publish "$scenario" "${store%-p*}" "${scenario##*-p}" ;;
+    publish-memory-p1 | publish-sqlite-normal-p1 | publish-sqlite-normal-p64 | \
+        publish-sqlite-full-p1 | publish-sqlite-full-p64)
+        [[ " $SERVERS " == *" herald "* ]] && store_run "$scenario" ;;
     *)
         echo "bench/run.sh: unknown scenario '$scenario'" >&2
         exit 2 ;;
     esac
 done
+ELAPSED=$(($(date +%s) - START))
 
-SUMMARY=""
-if [[ -n $PUBLISH_RAN ]]; then
-    SUMMARY=$(publish_summary)
-    echo
-    echo "$SUMMARY"
-fi
+version_of() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "not installed"; }
+META=$OUT_DIR/meta.json
+DATE=$(date -u '+%Y-%m-%dT%H:%M:%SZ') COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown) \
+    DIRTY=$(git diff --quiet HEAD 2>/dev/null && echo 0 || echo 1) QUICK=$QUICK \
+    NOFILE_HARD=$(ulimit -Hn) ELAPSED=$ELAPSED THREADS=$THREADS \
+    HERALD_VERSION=$("$HERALD" --version 2>/dev/null) \
+    NCHAN_VERSION="nginx $(version_of nginx), libnginx-mod-nchan $(version_of libnginx-mod-nchan)" \
+    PUSHPIN_VERSION="pushpin $(version_of pushpin), condure $(version_of condure)" \
+    node -e '
+    const fs = require("fs"), os = require("os"), e = process.env;
+    const cpu = (fs.readFileSync("/proc/cpuinfo", "utf8").match(/model name\s*:\s*(.*)/) || [])[1] || "unknown";
+    const mem = Number((fs.readFileSync("/proc/meminfo", "utf8").match(/MemTotal:\s*(\d+)/) || [])[1] || 0);
+    const meta = {
+        date: e.DATE, commit: e.COMMIT + (e.DIRTY === "1" ? " (with uncommitted changes)" : ""),
+        quick: e.QUICK === "1", nproc: os.cpus().length, mem_total_kib: mem, kernel: os.release(), cpu,
+        nofile_hard: Number(e.NOFILE_HARD) || e.NOFILE_HARD,
+        versions: { herald: e.HERALD_VERSION, nchan: e.NCHAN_VERSION, pushpin: e.PUSHPIN_VERSION },
+        configs: { herald: `herald serve --host 127.0.0.1 --threads ${e.THREADS} (memory store, defaults)`,
+                   nchan: "bench/peers/nginx-nchan.conf", pushpin: "bench/peers/pushpin/" },
+        make_command: e.QUICK === "1" ? "make bench QUICK=1" : "make bench",
+        elapsed_s: Number(e.ELAPSED),
+    };
+    console.log(JSON.stringify(meta, null, 2));' >"$META"
 
-{
-    echo
-    echo "## $(date -u '+%Y-%m-%d %H:%M:%S UTC')$([[ $QUICK == 1 ]] && echo ' (QUICK=1)')"
-    echo
-    echo "- commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(
-        git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')"
-    echo "- nproc: $THREADS; memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
-    echo "- cpu: $(grep -m 1 'model name' /proc/cpuinfo | sed 's/.*: //')"
-    echo "- kernel: $(uname -r); open files: $NOFILE; load average at start: $LOAD_AT_START"
-    echo "- herald: --threads $THREADS; harness: --sub-threads $SUB_THREADS (same machine)"
-    echo "- wall time: $(($(date +%s) - START)) s"
-    echo "$REPORT"
-    if [[ -n $SUMMARY ]]; then
-        echo "$SUMMARY"
-        echo
-    fi
-} >>"$RESULTS"
 echo
-echo "results appended to $RESULTS"
+echo "results: $RESULTS ($ELAPSED s)"
+if [[ $REPORT == 1 ]]; then
+    node bench/report.mjs --results "$RESULTS" --meta "$META" || FAILED=1
+fi
 exit "$FAILED"

@@ -199,7 +199,7 @@ int run_serve(const config::Config& config, const ServeOptions& options) {
 
     for (unsigned i = 0; i < threads; ++i) {
         http::WorkerContext* ctx = contexts[i].get();
-        workers[i]->start([ctx](net::tcp::socket s) { http::serve_connection(*ctx, std::move(s)); },
+        workers[i]->start([ctx](net::Socket s) { http::serve_connection(*ctx, std::move(s)); },
                           [ctx, &hub, i](base::MonoClock::time_point now) {
                               http::sweep(*ctx, now);
                               if (i == 0) {

@@ -82,7 +82,7 @@ void ConnectionList::unlink(Connection& c) noexcept {
 
 // ---- Connection ----
 
-Connection::Connection(WorkerContext& ctx, net::tcp::socket socket)
+Connection::Connection(WorkerContext& ctx, net::Socket socket)
     : ctx_(ctx), socket_(std::move(socket)), connected_at_ms_(base::unix_ms()),
       id_((static_cast<std::uint64_t>(ctx.worker.index()) << 48) | ++ctx.next_connection) {
     ctx_.connections.link(*this);
@@ -124,7 +124,7 @@ void Connection::close() {
 void Connection::wait_request() {
     state_ = State::idle;
     deadline_ = base::MonoClock::now() + kIdleTimeout;
-    socket_.async_wait(net::tcp::socket::wait_read, [self = shared_from_this()](error_code ec) {
+    socket_.async_wait(net::Socket::wait_read, [self = shared_from_this()](error_code ec) {
         if (ec || self->state_ != State::idle) {
             return;
         }
@@ -156,7 +156,7 @@ void Connection::read_request() {
 }
 
 void Connection::await_bytes() {
-    socket_.async_wait(net::tcp::socket::wait_read, [self = shared_from_this()](error_code ec) {
+    socket_.async_wait(net::Socket::wait_read, [self = shared_from_this()](error_code ec) {
         if (self->state_ != State::reading) {
             return;
         }
@@ -492,7 +492,7 @@ void Connection::linger() {
     state_ = State::lingering;
     read_.reset();
     error_code ec;
-    socket_.shutdown(net::tcp::socket::shutdown_send, ec);
+    socket_.shutdown(net::Socket::shutdown_send, ec);
     if (ec) {
         close();
         return;
@@ -559,7 +559,7 @@ void Connection::start_stream(const Request& request, const auth::Principal& who
 // request, and a lingering connection only drains what the client still sends. Whatever
 // arrives is read into the worker's scratch buffer and dropped.
 void Connection::watch_peer() {
-    socket_.async_wait(net::tcp::socket::wait_read,
+    socket_.async_wait(net::Socket::wait_read,
                        [self = shared_from_this(), watched = state_](error_code ec) {
                            if (self->state_ != watched) {
                                return;
@@ -631,7 +631,7 @@ void Connection::flush() {
             socket_.write_some(std::span<const asio::const_buffer>(bufs.data(), n), ec);
         if (ec == asio::error::would_block || ec == asio::error::try_again) {
             write_blocked_ = true;
-            socket_.async_wait(net::tcp::socket::wait_write,
+            socket_.async_wait(net::Socket::wait_write,
                                [self = shared_from_this()](error_code wait_ec) {
                                    self->write_blocked_ = false;
                                    if (self->state_ != State::streaming) {
@@ -758,7 +758,7 @@ void Connection::append_status(std::string& out) const {
 
 // ---- worker entry points ----
 
-void serve_connection(WorkerContext& ctx, net::tcp::socket socket) {
+void serve_connection(WorkerContext& ctx, net::Socket socket) {
     std::make_shared<Connection>(ctx, std::move(socket))->start();
 }
 

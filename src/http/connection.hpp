@@ -18,7 +18,7 @@ namespace herald::http {
 
 class Connection final : public hub::Subscriber, public std::enable_shared_from_this<Connection> {
 public:
-    Connection(WorkerContext& ctx, net::tcp::socket socket);
+    Connection(WorkerContext& ctx, net::Socket socket);
     ~Connection() override;
 
     void start();
@@ -66,7 +66,7 @@ private:
     void queue(base::BufferRef frame);
 
     WorkerContext& ctx_;
-    net::tcp::socket socket_;
+    net::Socket socket_;
     std::unique_ptr<ReadState> read_;
     std::string out_; // a response being written
     State state_ = State::idle;

@@ -62,7 +62,7 @@ struct Services {
 };
 
 // Accepts a connection on its worker: the entry point from net to http.
-void serve_connection(WorkerContext& ctx, net::tcp::socket socket);
+void serve_connection(WorkerContext& ctx, net::Socket socket);
 // The worker's once-a-second sweep: timeouts and keep-alive comments.
 void sweep(WorkerContext& ctx, base::MonoClock::time_point now);
 // Ends every stream and connection of the worker (on its thread), for shutdown.

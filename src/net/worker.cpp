@@ -26,7 +26,7 @@ Worker::~Worker() {
 
 std::uint16_t Worker::listen(const tcp::endpoint& endpoint) {
     acceptor_.open(endpoint.protocol());
-    acceptor_.set_option(tcp::acceptor::reuse_address(true));
+    acceptor_.set_option(Acceptor::reuse_address(true));
     acceptor_.set_option(reuse_port(true));
     acceptor_.bind(endpoint);
     acceptor_.listen(asio::socket_base::max_listen_connections);
@@ -44,7 +44,7 @@ void Worker::start(AcceptHandler on_accept, TickHandler on_tick) {
 }
 
 void Worker::accept() {
-    acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
+    acceptor_.async_accept([this](boost::system::error_code ec, Socket socket) {
         if (!ec) {
             on_accept_(std::move(socket));
             accept();
