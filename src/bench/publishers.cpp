@@ -178,14 +178,17 @@ void Publisher::run(std::int64_t t0) {
               body;
         const std::int64_t sent_at = now_ns();
         result_.sent = seq + 1;
+        errno = 0;
         int code = round_trip(req);
         if (code >= 200 && code <= 299) {
             result_.round_trip.record(now_ns() - sent_at);
             ++result_.ok;
             acks[seq / 64] |= 1ULL << (seq % 64);
         } else if (code < 0) {
-            note_io_error(std::string("publish connection: ") +
-                          (errno != 0 ? std::strerror(errno) : "closed"));
+            note_io_error(errno == EAGAIN || errno == EWOULDBLOCK
+                              ? std::string("no answer to a publish within 5 s")
+                              : std::string("publish connection: ") +
+                                    (errno != 0 ? std::strerror(errno) : "closed"));
             ::close(fd_);
             fd_ = -1;
         } else {

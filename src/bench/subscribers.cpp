@@ -42,6 +42,7 @@ struct Subscriber {
     bool chunked = false;
     bool got_head = false;
     bool disconnected = false; // closed by the server before the end
+    bool after_cr = false;     // the last read ended in CR: a LF next belongs to it
     // Chunked transfer decoding, for servers that use it.
     enum class Chunk : std::uint8_t { size, data, data_crlf, trailer };
     Chunk chunk = Chunk::size;
@@ -321,34 +322,50 @@ private:
                 std::uint64_t size = std::strtoull(s.chunk_line.c_str(), nullptr, 16);
                 s.chunk = size == 0 ? Subscriber::Chunk::trailer : Subscriber::Chunk::data;
                 s.chunk_left = size;
+                if (size == 0) {
+                    // The last chunk: the server ended the stream, though the connection
+                    // may stay open.
+                    s.chunk_line.clear();
+                    close(s, "stream ended by the server");
+                    return;
+                }
             }
             s.chunk_line.clear();
         }
     }
 
+    // SSE lines end in CRLF, LF or a lone CR.
     void lines(Subscriber& s, std::string_view data, std::int64_t now) {
+        if (s.after_cr && !data.empty() && data.front() == '\n') {
+            data.remove_prefix(1); // the LF of a CRLF split across reads
+        }
+        s.after_cr = false;
         while (!data.empty()) {
-            const void* nlp = std::memchr(data.data(), '\n', data.size());
-            if (nlp == nullptr) {
+            auto eol = data.find_first_of("\r\n");
+            if (eol == std::string_view::npos) {
                 s.pending.append(data);
                 return;
             }
-            auto nl = static_cast<std::size_t>(static_cast<const char*>(nlp) - data.data());
             if (s.pending.empty()) {
-                line(s, data.substr(0, nl), now);
+                line(s, data.substr(0, eol), now);
             } else {
-                s.pending.append(data.substr(0, nl));
+                s.pending.append(data.substr(0, eol));
                 line(s, s.pending, now);
                 s.pending.clear();
             }
-            data.remove_prefix(nl + 1);
+            std::size_t skip = 1;
+            if (data[eol] == '\r') {
+                if (eol + 1 == data.size()) {
+                    s.after_cr = true;
+                } else if (data[eol + 1] == '\n') {
+                    skip = 2;
+                }
+            }
+            data.remove_prefix(eol + skip);
         }
     }
 
     void line(Subscriber& s, std::string_view l, std::int64_t now) {
-        if (!l.empty() && l.back() == '\r') {
-            l.remove_suffix(1);
-        }
         if (l.empty()) {
             if (s.have_data) {
                 dispatch(s, now);
