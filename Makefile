@@ -1,5 +1,5 @@
 # The two commands: `make run` and `make test`. Both install what is missing first.
-# Other targets: build, bench, format, clean.
+# Other targets: build, bench (QUICK=1 for the short one), bench-1m, format, clean.
 
 JOBS ?= $(shell nproc)
 PORT ?= 8080
@@ -7,7 +7,9 @@ PORT ?= 8080
 STORE ?= sqlite:./data/herald.db
 CTEST = ctest --output-on-failure -j $(JOBS)
 
-.PHONY: deps build run test test-dev test-asan test-tsan bench format clean
+QUICK ?= 0
+
+.PHONY: deps build run test test-dev test-asan test-tsan bench bench-1m format clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -38,9 +40,15 @@ test-tsan:
 	cmake --build --preset tsan -j $(JOBS) --target herald unit_hub unit_store unit_auth
 	cd build/tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 $(CTEST) -L threaded
 
+# herald against nginx+Nchan and Pushpin (installed from Debian's packages), scenario by
+# scenario; writes docs/benchmarks.md, docs/benchmarks.svg and the table in README.md.
 bench: build
-	cmake --build --preset release -j $(JOBS) --target herald_load
-	bash bench/run.sh
+	@bash scripts/install-deps.sh --bench
+	QUICK=$(QUICK) bash bench/run.sh
+
+# One million subscribers, for a machine without a 20,000-file cap: see docs/one-million.md.
+bench-1m: build
+	bash bench/run-1m.sh
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')

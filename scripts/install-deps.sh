@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs what herald's build, tests and `make run` need, from Debian's packages and the
 # npm registry only. Idempotent: a second run installs nothing and takes a second.
+#   --bench   also the peers `make bench` measures herald against: nginx with Nchan, and
+#             Pushpin (with condure and zurl), from Debian's packages. Their services are
+#             not started here; bench/peer.sh starts them by hand on loopback.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,6 +16,9 @@ packages=(
     libgtest-dev libgmock-dev libbenchmark-dev
     curl nodejs npm
 )
+if [[ ${1:-} == --bench ]]; then
+    packages+=(nginx libnginx-mod-nchan pushpin)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -34,6 +40,13 @@ if ((${#missing[@]})); then
     echo "install-deps: installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     $sudo apt-get update -qq
+    # policy-rc.d 101: packages must not start their services (nginx, pushpin) on install.
+    policy=/usr/sbin/policy-rc.d
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+        $sudo chmod +x "$policy"
+        trap '$sudo rm -f "$policy"' EXIT
+    fi
     $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 

@@ -5,7 +5,9 @@ namespace herald::cli {
 CLI::App* add_bench_command(CLI::App& app, bench::Options& o) {
     auto* b = app.add_subcommand(
         "bench", "Load generator for any SSE server: subscribers, publishers, latency, losses");
-    b->option_defaults()->always_capture_default();
+    // A later flag wins, so scripts can append to a base command line.
+    b->option_defaults()->always_capture_default()->multi_option_policy(
+        CLI::MultiOptionPolicy::TakeLast);
     auto group = [](CLI::Option* opt, const char* name) { return opt->group(name); };
 
     const char* target = "Target";
@@ -24,7 +26,7 @@ CLI::App* add_bench_command(CLI::App& app, bench::Options& o) {
     group(b->add_option("--header", o.headers,
                         "'Name: value' sent with every request (repeatable), e.g. "
                         "'Authorization: Bearer T'")
-              ->take_all(),
+              ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll),
           target);
 
     const char* subs = "Subscribers";
@@ -79,7 +81,8 @@ CLI::App* add_bench_command(CLI::App& app, bench::Options& o) {
     group(b->add_option("--pid", o.pids,
                         "The server's process ids (comma-separated): their memory is summed "
                         "before and after connecting, their CPU while publishing")
-              ->delimiter(','),
+              ->delimiter(',')
+              ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll),
           measure);
     group(b->add_option("--settle", o.settle,
                         "Seconds to wait after connecting before reading memory"),

@@ -42,7 +42,8 @@ private:
     enum class State : std::uint8_t { idle, reading, responding, streaming, lingering, closed };
 
     void wait_request();
-    void read_request();
+    // Starts reading a request; `readable`: the socket is known to have bytes waiting.
+    void read_request(bool readable = false);
     void await_bytes();
     void on_readable();
     // Gives bytes to the parser; true once a whole request is parsed.

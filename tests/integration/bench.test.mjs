@@ -571,7 +571,10 @@ describe('herald bench against a misbehaving SSE server', () => {
             expectFields(j, { ...CLEAN, connected: 3 });
             assert.ok(j.churn.connects >= 20 && j.churn.connects <= 60, JSON.stringify(j.churn));
             assert.equal(j.churn.failures, 0);
-            assert.equal(f.stats.connects, 3 + j.churn.connects, 'subscribe requests the fake answered');
+            // A churn connection still waiting for its head when publishing stops is
+            // abandoned uncounted, though the server may have answered it: at 40/s, one or two.
+            const extra = f.stats.connects - 3 - j.churn.connects;
+            assert.ok(extra >= 0 && extra <= 3, `subscribe requests the fake answered: ${f.stats.connects}, churn ${j.churn.connects}`);
             assert.equal(j.deliveries, 3 * j.publishes, 'churn connections are not counted as deliveries');
         });
     });
