@@ -39,7 +39,8 @@ export const KERNEL_BYTES_PER_CONN = 3 * 1024;
 
 // The one-million extrapolation: subscribers, and events/s each of them receives.
 export const MILLION = 1_000_000;
-export const MILLION_EVENTS_PER_S = 100;
+// One event a second to every subscriber: what `make bench-1m` publishes (RATE=1).
+export const MILLION_EVENTS_PER_S = 1;
 
 export const SERVERS = ['herald', 'nchan', 'pushpin'];
 export const PEERS = ['nchan', 'pushpin'];
@@ -953,7 +954,7 @@ function millionSection(results) {
         lines.push('');
     } else {
         lines.push(
-            'No run with a million subscribers is in these results: the figures below are extrapolations from the measured scenarios, not measurements. The `make bench-1m` target exists for machines without the open-file cap; when its results (scenarios `idle-1m`, `paced-1m`) are in the results file, they are shown here as measured.',
+            'No run with a million subscribers is in these results: the figures below are extrapolations from the measured scenarios, not measurements. The `make bench-1m` target exists for machines without the open-file cap ([one-million.md](one-million.md) lists the kernel and limit settings it needs); when its results (scenarios `idle-1m`, `paced-1m`) are in the results file, they are shown here as measured.',
             '',
         );
     }
@@ -975,7 +976,7 @@ function millionSection(results) {
     if (h?.cores !== undefined) {
         lines.push(
             `**CPU** (herald, from \`paced\`): ${fmtFixed(h.cpuS, 2)} s of server CPU for ${fmtInt(h.deliveries)} deliveries = ` +
-                `${fmtFixed(h.secPerDelivery * 1e6, 3)} µs per delivery. ${fmtInt(MILLION_EVENTS_PER_S)} events/s to ${fmtInt(MILLION)} subscribers is ` +
+                `${fmtFixed(h.secPerDelivery * 1e6, 3)} µs per delivery. ${fmtInt(MILLION_EVENTS_PER_S)} event${MILLION_EVENTS_PER_S === 1 ? '' : 's'}/s to each of ${fmtInt(MILLION)} subscribers is ` +
                 `${fmtInt(MILLION * MILLION_EVENTS_PER_S)} deliveries/s × ${fmtFixed(h.secPerDelivery * 1e6, 3)} µs = ${fmtFixed(h.cores, 1)} cores. ` +
                 'The server CPU counts everything the server did while the scenario ran (the publishes too), measured with the harness on the same cores.',
             '',
@@ -1098,6 +1099,25 @@ export function linkPath(fromFile, toFile) {
     return (r || '.').split(sep).join('/');
 }
 
+// How the numbers are made: fixed prose, true of every run.
+const METHOD = [
+    '## How `herald bench` measures',
+    '',
+    '`herald bench` is a subcommand of herald written on plain POSIX sockets and epoll (no HTTP library), so that as little as possible of the measured time is the client’s. It drives any SSE server: the subscribe URL, the publish URL and the publish body are templates (`--sub-url`, `--pub-url`, `--pub-body`), which is how the same code drives Nchan and Pushpin.',
+    '',
+    '- **Subscribers**: `--subscribers N` non-blocking connections on epoll threads, spread over `--processes` processes (each process may open only so many files) and, with `--source-ips K`, bound round-robin to `127.0.0.1..127.0.0.K` (one source address has about 28,000 ports towards one server port). At most `--connect-window` connections are being opened at once. Connect time runs from the first `connect()` to the last response head.',
+    '- **Publishers**: `--publishers P` keep-alive connections, each sending a POST and reading its answer before the next (a closed loop); `--rate` paces them, 0 is as fast as they go. Each event’s data is `<publisher>-<seq> <publish_time_ns> <padding>`; an answer 2xx counts the event as acknowledged.',
+    '- **Losses and duplicates**: every subscriber keeps one bit per (publisher, seq) it received. At the end, *missing* is the acknowledged events of its topic it never got, *duplicates* the events it got more than once: exact counts, summed over subscribers. Events that arrive unacknowledged or unparsable are counted apart. After publishing, the generator waits up to `--drain` seconds for events in flight.',
+    '- **Latency**: receive time minus the time stamped in the data just before the POST was sent, both `CLOCK_MONOTONIC` (one clock for every process of the machine). It includes the POST, the server’s work and the delivery. Recorded in a log-linear histogram (32 buckets per power of two, about 3% resolution); percentiles are bucket upper bounds, `max` is exact.',
+    '- **Throughput**: publishes/s is acknowledged publishes over the publishing time; deliveries/s is events received by all subscribers over the same time.',
+    '- **Memory**: `--pid` names the server’s processes (nginx’s master and workers; Pushpin’s runner, condure, zurl, pushpin-proxy and pushpin-handler; herald’s one process). Their summed `VmRSS` is read before connecting and `--settle` seconds after the last response head; the difference over the subscribers is the memory per subscriber. It is user-space memory: the kernel’s socket structures, the same for every server, are not in it.',
+    '- **CPU**: the server’s user + system time over the publishing window (from `/proc/PID/stat`), and the generator’s own, as seconds.',
+    '- **Churn**: `--churn R` opens R extra subscriber connections a second while events flow, holds each `--churn-hold` ms after its response head and closes it; it reports the connects per second achieved and the time from `connect()` to the response head.',
+    '',
+    'Every server is started fresh for every scenario, and the three run one after another for each scenario, so that a slower or busier minute of the machine falls on all of them alike.',
+    '',
+];
+
 // ctx: { command, peersReadme (link), svgLink }
 export function renderMarkdown(results, meta, ctx) {
     const notes = new Notes();
@@ -1148,6 +1168,11 @@ export function renderMarkdown(results, meta, ctx) {
         );
     }
 
+    L.push(
+        `![Latency percentiles in the paced scenario, and memory per idle subscriber at 1,000, 10,000 and the maximum, per server](${ctx.svgLink})`,
+        '',
+    );
+
     L.push('## Goals', '');
     const goals = computeGoals(results);
     L.push(
@@ -1173,13 +1198,8 @@ export function renderMarkdown(results, meta, ctx) {
         for (const sc of others) L.push(...scenarioSection(results, meta, sc, notes, '###'));
     }
     L.push(...millionSection(results));
+    L.push(...METHOD);
     L.push(...commandsSection(results, meta));
-    L.push(
-        '## Chart',
-        '',
-        `![Latency percentiles in the paced scenario, and memory per idle subscriber at 1,000, 10,000 and the maximum, per server](${ctx.svgLink})`,
-        '',
-    );
     const defs = notes.render();
     if (defs.length) L.push(...defs, '');
     return L.join('\n').replace(/\n{3,}/g, '\n\n').replace(/\n*$/, '\n');

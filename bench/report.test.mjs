@@ -20,6 +20,7 @@ import {
     fmtRate,
     fmtRatio,
     KERNEL_BYTES_PER_CONN,
+    MILLION_EVENTS_PER_S,
     parseResults,
     ratio,
     renderMarkdown,
@@ -190,7 +191,7 @@ describe('generator on the fixture', () => {
         const bps = rec('idle-max', 'herald').bytes_per_subscriber;
         assert.ok(md.includes(`${fmtInt(bps)} B × 1,000,000 = ${fmtInt(bps * 1e6)} B`));
         const p = rec('paced', 'herald');
-        const cores = (1e8 * p.server_cpu_s) / p.deliveries;
+        const cores = (1e6 * MILLION_EVENTS_PER_S * p.server_cpu_s) / p.deliveries;
         assert.ok(md.includes(`= ${cores.toFixed(1)} cores`));
         assert.ok(md.includes(`${fmtInt(KERNEL_BYTES_PER_CONN)} B`));
         assert.ok(md.includes('extrapolations'));

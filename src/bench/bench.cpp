@@ -32,7 +32,8 @@ struct Results {
     std::uint64_t publishes = 0;
     std::uint64_t publish_errors = 0;
     double publish_s = 0;
-    Tally tally; // merged over the processes
+    double delivery_s = 0; // from the first publish to the last event received
+    Tally tally;           // merged over the processes
     Histogram publish_rtt;
     ProcSample before, after;
     double server_cpu_s = -1;
@@ -95,10 +96,10 @@ void print_table(const Options& o, const Results& r) {
     std::snprintf(b, sizeof b, "%" PRIu64 " ok, %" PRIu64 " errors, %.0f/s", r.publishes,
                   r.publish_errors, per_second(static_cast<double>(r.publishes), r.publish_s));
     row("publishes", b);
-    std::snprintf(b, sizeof b, "%" PRIu64 " of %" PRIu64 " expected, %.0f/s, %.1f MiB/s",
-                  t.deliveries, t.expected,
-                  per_second(static_cast<double>(t.deliveries), r.publish_s),
-                  per_second(static_cast<double>(t.bytes), r.publish_s) / 1048576);
+    std::snprintf(
+        b, sizeof b, "%" PRIu64 " of %" PRIu64 " expected, %.0f/s, %.1f MiB/s (over %.2f s)",
+        t.deliveries, t.expected, per_second(static_cast<double>(t.deliveries), r.delivery_s),
+        per_second(static_cast<double>(t.bytes), r.delivery_s) / 1048576, r.delivery_s);
     row("deliveries", b);
     std::snprintf(b, sizeof b, "p50 %s  p90 %s  p99 %s  p99.9 %s  max %s",
                   format_ns(t.latency.percentile(0.50)).c_str(),
@@ -158,6 +159,7 @@ void print_json(const Options& o, const Results& r, bool clean) {
         "\"publishers\":%d,\"rate\":%.1f,\"payload\":%d,\"publish_s\":%.3f,"
         "\"publishes\":%" PRIu64 ",\"publish_errors\":%" PRIu64 ",\"publishes_per_s\":%.1f,"
         "\"deliveries\":%" PRIu64 ",\"expected\":%" PRIu64 ",\"deliveries_per_s\":%.1f,"
+        "\"delivery_s\":%.3f,"
         "\"bytes_received\":%" PRIu64 ","
         "\"latency_ns\":{\"p50\":%" PRIu64 ",\"p90\":%" PRIu64 ",\"p99\":%" PRIu64
         ",\"p999\":%" PRIu64 ",\"max\":%" PRIu64 "},"
@@ -173,7 +175,7 @@ void print_json(const Options& o, const Results& r, bool clean) {
         r.connect_s, per_second(r.connected, r.connect_s), o.idle ? "true" : "false", o.publishers,
         o.rate, o.payload, r.publish_s, r.publishes, r.publish_errors,
         per_second(static_cast<double>(r.publishes), r.publish_s), t.deliveries, t.expected,
-        per_second(static_cast<double>(t.deliveries), r.publish_s), t.bytes,
+        per_second(static_cast<double>(t.deliveries), r.delivery_s), r.delivery_s, t.bytes,
         t.latency.percentile(0.5), t.latency.percentile(0.9), t.latency.percentile(0.99),
         t.latency.percentile(0.999), t.latency.max(), r.publish_rtt.percentile(0.5),
         r.publish_rtt.percentile(0.99), r.publish_rtt.max(), t.missing, t.subscribers_missing,
@@ -352,6 +354,7 @@ int run(Options o) {
 
     std::vector<std::unique_ptr<Publisher>> pubs;
     std::atomic<bool> stop_publishing{false};
+    std::int64_t publish_start = 0;
     std::unique_ptr<Churn> churn;
     if (!o.idle) {
         for (int p = 0; p < o.publishers; ++p) {
@@ -411,6 +414,7 @@ int run(Options o) {
             }
         }
         r.publish_s = static_cast<double>(last - first) / 1e9;
+        publish_start = first;
 
         // Wait up to --drain seconds for events still in flight.
         std::vector<std::uint64_t> per_topic(static_cast<std::size_t>(o.topics), 0);
@@ -461,12 +465,21 @@ int run(Options o) {
         r.tally.subscribers_missing += t.subscribers_missing;
         r.tally.disconnected += t.disconnected;
         r.tally.latency.merge(t.latency);
+        r.tally.last_delivery_ns = std::max(r.tally.last_delivery_ns, t.last_delivery_ns);
         r.harness_cpu_s += t.cpu_s;
     }
     if (!tallied) {
         std::fprintf(stderr, "herald bench: a subscriber process did not report its tally\n");
     }
 
+    // Deliveries per second are over the time they took: publishing, and the drain after
+    // it when events were still arriving (a server that buffers is not credited for it).
+    if (publish_start > 0 && r.tally.last_delivery_ns > publish_start) {
+        r.delivery_s = std::max(
+            r.publish_s, static_cast<double>(r.tally.last_delivery_ns - publish_start) / 1e9);
+    } else {
+        r.delivery_s = r.publish_s;
+    }
     const Tally& t = r.tally;
     const bool clean = tallied && r.failed == 0 && t.disconnected == 0 && r.publish_errors == 0 &&
                        t.missing == 0 && t.duplicates == 0 && t.malformed == 0 && t.stray == 0 &&

@@ -50,9 +50,16 @@ inline int status_code(std::string_view head) {
     if (sp == std::string_view::npos || sp + 4 > head.size()) {
         return -1;
     }
+    // Exactly three digits, then a space or the end of the line.
+    const std::string_view digits = head.substr(sp + 1, 3);
+    const std::size_t after = sp + 4;
+    if (digits.find_first_not_of("0123456789") != std::string_view::npos ||
+        (after < head.size() && head[after] != ' ' && head[after] != '\r')) {
+        return -1;
+    }
     int code = 0;
-    auto [p, ec] = std::from_chars(head.data() + sp + 1, head.data() + sp + 4, code);
-    return ec == std::errc{} ? code : -1;
+    std::from_chars(digits.data(), digits.data() + 3, code);
+    return code;
 }
 
 inline std::string_view first_line(std::string_view head) {

@@ -139,11 +139,12 @@ std::uint64_t raise_nofile() {
 
 std::string format_ns(std::uint64_t ns) {
     char b[32];
+    // Each unit up to where its one decimal would round to 10000.0.
     if (ns < 10'000) {
         std::snprintf(b, sizeof b, "%" PRIu64 " ns", ns);
-    } else if (ns < 10'000'000) {
+    } else if (ns < 9'999'950) {
         std::snprintf(b, sizeof b, "%.1f us", static_cast<double>(ns) / 1e3);
-    } else if (ns < 10'000'000'000ULL) {
+    } else if (ns < 9'999'950'000ULL) {
         std::snprintf(b, sizeof b, "%.1f ms", static_cast<double>(ns) / 1e6);
     } else {
         std::snprintf(b, sizeof b, "%.2f s", static_cast<double>(ns) / 1e9);

@@ -19,9 +19,15 @@ Endpoint parse_endpoint(const std::string& url, std::string_view what) {
         bad(std::string(what) + " must start with http:// (got '" + url + "')");
     }
     std::string rest = url.substr(scheme.size());
-    auto slash = rest.find('/');
-    std::string authority = rest.substr(0, slash);
-    std::string target = slash == std::string::npos ? "/" : rest.substr(slash);
+    auto end = rest.find_first_of("/?");
+    std::string authority = rest.substr(0, end);
+    std::string target = end == std::string::npos ? "/"
+                         : rest[end] == '?'       ? "/" + rest.substr(end)
+                                                  : rest.substr(end);
+    if (authority.find_first_of("@#") != std::string::npos ||
+        target.find('#') != std::string::npos) {
+        bad(std::string(what) + " may not hold user info or a fragment (got '" + url + "')");
+    }
     Endpoint e;
     if (!authority.empty() && authority.front() == '[') {
         auto close = authority.find(']');
@@ -29,16 +35,18 @@ Endpoint parse_endpoint(const std::string& url, std::string_view what) {
             bad("bad address in " + std::string(what) + " '" + url + "'");
         }
         e.host = authority.substr(1, close - 1);
-        e.port = close + 1 < authority.size() && authority[close + 1] == ':'
-                     ? authority.substr(close + 2)
-                     : "80";
+        if (close + 1 < authority.size() && authority[close + 1] != ':') {
+            bad("bad address in " + std::string(what) + " '" + url + "'");
+        }
+        e.port = close + 1 < authority.size() ? authority.substr(close + 2) : "80";
     } else {
         auto colon = authority.rfind(':');
         e.host = authority.substr(0, colon);
         e.port = colon == std::string::npos ? "80" : authority.substr(colon + 1);
     }
-    if (e.host.empty() || e.port.empty() ||
-        e.port.find_first_not_of("0123456789") != std::string::npos) {
+    if (e.host.empty() || e.port.empty() || e.port.size() > 5 ||
+        e.port.find_first_not_of("0123456789") != std::string::npos || std::stoi(e.port) < 1 ||
+        std::stoi(e.port) > 65535) {
         bad("bad host or port in " + std::string(what) + " '" + url + "'");
     }
     e.host_header = authority;

@@ -27,6 +27,7 @@ struct Tally {
     std::int64_t subscribers_missing = 0;
     std::int64_t disconnected = 0;
     double cpu_s = 0; // this process's CPU time while publishing (forked processes only)
+    std::int64_t last_delivery_ns = 0; // when the last new event arrived
     Histogram latency;
     std::atomic<int> done{0};
 };

@@ -110,6 +110,7 @@ public:
     void tally(Tally& t) const {
         t.latency.merge(latency_);
         t.bytes += bytes_;
+        t.last_delivery_ns = std::max(t.last_delivery_ns, last_delivery_);
         for (const auto& s : subs_) {
             t.disconnected += s.disconnected ? 1 : 0;
             t.duplicates += s.duplicates;
@@ -418,6 +419,7 @@ private:
         }
         bits[word] |= mask;
         ++unique_;
+        last_delivery_ = now;
         latency_.record(now - s.ev_time);
     }
 
@@ -431,6 +433,7 @@ private:
     Histogram latency_;
     std::uint64_t bytes_ = 0;
     std::uint64_t unique_ = 0;
+    std::int64_t last_delivery_ = 0;
     std::atomic<bool> stop_{false};
     std::thread thread_;
 };

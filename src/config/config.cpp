@@ -278,6 +278,8 @@ const std::array kSettings = {
     Setting{
         "server.slow_client_bytes",
         [](Config& c, const Input& in) { c.server.slow_client_bytes = in.integer(1024, kNoMax); }},
+    Setting{"server.max_queued_bytes",
+            [](Config& c, const Input& in) { c.server.max_queued_bytes = in.integer(0, kNoMax); }},
     Setting{"server.cors_origins",
             [](Config& c, const Input& in) { c.server.cors_origins = in.strings(); }},
     Setting{"server.static", [](Config& c, const Input& in) { c.server.static_dir = in.string(); }},

@@ -21,6 +21,9 @@ struct ServerConfig {
     unsigned retry_ms = 3000;
     std::size_t max_body_bytes = 1048576;
     std::size_t slow_client_bytes = 1048576;
+    // Unsent bytes queued to all subscribers together above which a publish waits for them
+    // to drain before it is accepted (0: never wait). Flow control under overload.
+    std::size_t max_queued_bytes = 33554432;
     std::vector<std::string> cors_origins;
     std::string static_dir;                // key "static"
     unsigned request_timeout_seconds = 10; // headers (and body) must arrive within this

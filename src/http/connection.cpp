@@ -117,6 +117,8 @@ void Connection::close() {
     ctx_.stats.connections_open.store(
         ctx_.stats.connections_open.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
     queue_.clear();
+    net::WorkerStats::sub(ctx_.stats.queued_bytes, queued_bytes_);
+    queued_bytes_ = 0;
     read_.reset();
 }
 
@@ -411,6 +413,71 @@ void Connection::publish(Request& request, const auth::Principal& who) {
         return;
     }
     auto event = std::get<log::NewEvent>(std::move(prepared));
+    const std::size_t limit = services.config.server.max_queued_bytes;
+    if ((limit > 0 && queued_bytes(services) > limit) || !ctx_.held.empty()) {
+        // The subscribers are too far behind: hold the publish (after those already held)
+        // until they catch up, rather than queue more for them to be cut off over.
+        hold(request, std::move(event), started);
+        return;
+    }
+    commit(request, std::move(event), started);
+}
+
+void Connection::hold(Request& request, log::NewEvent&& event,
+                      base::MonoClock::time_point started) {
+    net::WorkerStats::add(ctx_.stats.publish_holds);
+    state_ = State::responding;
+    // The hold gives up at the request timeout with a 503; the sweep's deadline comes later.
+    deadline_ =
+        started + std::chrono::seconds(ctx_.services.config.server.request_timeout_seconds + 2);
+    request.body = std::string();
+    ctx_.held.push_back(HeldPublish{shared_from_this(), request, std::move(event), started});
+    if (!ctx_.held_timer) {
+        ctx_.held_timer = std::make_unique<asio::steady_timer>(ctx_.worker.io());
+    }
+    if (ctx_.held.size() == 1) {
+        release_held(ctx_);
+    }
+}
+
+void Connection::release_held(WorkerContext& ctx) {
+    const std::size_t limit = ctx.services.config.server.max_queued_bytes;
+    const auto wait = std::chrono::seconds(ctx.services.config.server.request_timeout_seconds);
+    const auto now = base::MonoClock::now();
+    while (!ctx.held.empty()) {
+        HeldPublish& front = ctx.held.front();
+        Connection& c = *front.connection;
+        if (c.state_ != State::responding) {
+            ctx.held.pop_front(); // closed meanwhile: the event was never accepted
+            continue;
+        }
+        const bool behind = limit > 0 && queued_bytes(ctx.services) > limit;
+        if (behind && now < front.started + wait) {
+            // Look again shortly; the streams drain on their own writes.
+            ctx.held_timer->expires_after(std::chrono::milliseconds(1));
+            ctx.held_timer->async_wait([&ctx](error_code ec) {
+                if (!ec) {
+                    release_held(ctx);
+                }
+            });
+            return;
+        }
+        HeldPublish held = std::move(front);
+        ctx.held.pop_front();
+        if (behind) {
+            held.connection->answer(held.request,
+                                    json_error(503, "the hub is overloaded: its subscribers are "
+                                                    "behind; try again later"));
+            ctx.stats.reject(net::Reject::unavailable);
+            continue;
+        }
+        held.connection->commit(held.request, std::move(held.event), held.started);
+    }
+}
+
+void Connection::commit(Request& request, log::NewEvent&& event,
+                        base::MonoClock::time_point started) {
+    auto& services = ctx_.services;
     if (services.hub.settles_at_once()) {
         auto settled = services.hub.publish(std::move(event), nullptr);
         answer(request, publish_response(ctx_.stats, request, *settled, started));
@@ -595,6 +662,7 @@ bool Connection::discard_input() {
 
 void Connection::queue(base::BufferRef frame) {
     queued_bytes_ += frame.size();
+    net::WorkerStats::add(ctx_.stats.queued_bytes, frame.size());
     queue_.push_back(std::move(frame));
 }
 
@@ -678,6 +746,7 @@ void Connection::flush() {
 
 void Connection::consume(std::size_t bytes) {
     queued_bytes_ -= bytes;
+    net::WorkerStats::sub(ctx_.stats.queued_bytes, bytes);
     while (bytes > 0) {
         base::BufferRef& frame = queue_[qhead_];
         const std::size_t left = frame.size() - head_offset_;
@@ -763,6 +832,14 @@ void Connection::append_status(std::string& out) const {
 }
 
 // ---- worker entry points ----
+
+std::uint64_t queued_bytes(const Services& services) {
+    std::uint64_t total = 0;
+    for (const WorkerContext* w : services.workers) {
+        total += w->stats.queued_bytes.load(std::memory_order_relaxed);
+    }
+    return total;
+}
 
 void serve_connection(WorkerContext& ctx, net::Socket socket) {
     std::make_shared<Connection>(ctx, std::move(socket))->start();

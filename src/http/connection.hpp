@@ -52,6 +52,13 @@ private:
     void dispatch(Request&& request);
     void route(Request& request, const auth::Principal& who);
     void publish(Request& request, const auth::Principal& who);
+    // Gives a validated event to the hub and answers when it is settled.
+    void commit(Request& request, log::NewEvent&& event, base::MonoClock::time_point started);
+    // Holds a publish while the subscribers are behind (server.max_queued_bytes).
+    void hold(Request& request, log::NewEvent&& event, base::MonoClock::time_point started);
+    // Commits the worker's held publishes in order once the subscribers have caught up, or
+    // answers 503 to those that waited past the request timeout.
+    static void release_held(WorkerContext& ctx);
     // Answers, adding CORS headers and writing the access log line.
     void answer(const Request& request, Response&& response);
     void log_access(const Request& request, int status, std::size_t bytes) const;

@@ -4,12 +4,15 @@
 
 #include <atomic>
 #include <cstddef>
+#include <deque>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "auth/authenticator.hpp"
 #include "config/config.hpp"
+#include "http/request.hpp"
 #include "hub/hub.hpp"
 #include "net/stats.hpp"
 #include "net/worker.hpp"
@@ -17,6 +20,15 @@
 namespace herald::http {
 
 class Connection;
+
+// A publish that waits for the subscribers to drain: its connection, its request (without
+// the body) and the event, not yet given to the hub.
+struct HeldPublish {
+    std::shared_ptr<Connection> connection;
+    Request request;
+    log::NewEvent event;
+    base::MonoClock::time_point started;
+};
 
 // The connections of one worker, as an intrusive list (prev_/next_ in Connection).
 class ConnectionList {
@@ -50,6 +62,10 @@ struct WorkerContext {
     std::shared_ptr<const auth::Authenticator> auth;
     // Every read of a request lands here first: a connection keeps no read buffer of its own.
     std::vector<char> scratch = std::vector<char>(64 * 1024);
+    // Publishes held while the subscribers are too far behind (server.max_queued_bytes),
+    // oldest first, and the timer that tries them again. Declared last: destroyed first.
+    std::deque<HeldPublish> held;
+    std::unique_ptr<net::asio::steady_timer> held_timer;
 };
 
 // Read-only after start, but for `draining`.
@@ -60,6 +76,9 @@ struct Services {
     std::function<std::string()> render_metrics; // the body of /metrics
     std::atomic<bool> draining{false};
 };
+
+// The bytes queued to every worker's streams together, not yet written.
+std::uint64_t queued_bytes(const Services& services);
 
 // Accepts a connection on its worker: the entry point from net to http.
 void serve_connection(WorkerContext& ctx, net::Socket socket);

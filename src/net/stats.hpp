@@ -39,11 +39,16 @@ struct alignas(64) WorkerStats {
     static void add(Counter& c, std::uint64_t n = 1) noexcept {
         c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
     }
+    static void sub(Counter& c, std::uint64_t n) noexcept {
+        c.store(c.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+    }
 
     Counter connections_open{0}; // gauge, may be read while written
     Counter connections_total{0};
     Counter bytes_out{0};
     Counter slow_disconnects{0};
+    Counter queued_bytes{0};  // gauge: bytes queued to this worker's streams, not yet written
+    Counter publish_holds{0}; // publishes that waited for the subscribers to catch up
     std::array<Counter, static_cast<std::size_t>(Reject::count_)> rejected{};
     std::array<Counter, kLatencyBuckets.size() + 1> publish_buckets{}; // last: +Inf
     Counter publish_count{0};

@@ -53,6 +53,12 @@ std::string render_metrics(const hub::Hub& hub,
     family(out, "herald_slow_consumer_disconnects_total", "counter",
            "Subscribers disconnected for falling too far behind.");
     sample(out, "herald_slow_consumer_disconnects_total", sum(workers, &S::slow_disconnects));
+    family(out, "herald_queued_bytes", "gauge",
+           "Bytes queued to subscribers and not yet written, all streams together.");
+    sample(out, "herald_queued_bytes", sum(workers, &S::queued_bytes));
+    family(out, "herald_publish_held_total", "counter",
+           "Publishes that waited for the subscribers to catch up (server.max_queued_bytes).");
+    sample(out, "herald_publish_held_total", sum(workers, &S::publish_holds));
 
     if (auto store = hub.store_figures()) {
         family(out, "herald_store_transactions_total", "counter",
