@@ -280,6 +280,10 @@ const std::array kSettings = {
         [](Config& c, const Input& in) { c.server.slow_client_bytes = in.integer(1024, kNoMax); }},
     Setting{"server.max_queued_bytes",
             [](Config& c, const Input& in) { c.server.max_queued_bytes = in.integer(0, kNoMax); }},
+    Setting{"server.stream_send_buffer_bytes",
+            [](Config& c, const Input& in) {
+                c.server.stream_send_buffer_bytes = in.integer(0, 64 * 1024 * 1024);
+            }},
     Setting{"server.cors_origins",
             [](Config& c, const Input& in) { c.server.cors_origins = in.strings(); }},
     Setting{"server.static", [](Config& c, const Input& in) { c.server.static_dir = in.string(); }},

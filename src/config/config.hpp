@@ -24,6 +24,8 @@ struct ServerConfig {
     // Unsent bytes queued to all subscribers together above which a publish waits for them
     // to drain before it is accepted (0: never wait). Flow control under overload.
     std::size_t max_queued_bytes = 33554432;
+    // SO_SNDBUF of a stream's socket (0: the kernel's own, growing as it sees fit).
+    std::size_t stream_send_buffer_bytes = 262144;
     std::vector<std::string> cors_origins;
     std::string static_dir;                // key "static"
     unsigned request_timeout_seconds = 10; // headers (and body) must arrive within this

@@ -600,6 +600,14 @@ void Connection::start_stream(const Request& request, const auth::Principal& who
 
     state_ = State::streaming;
     read_.reset(); // an idle subscriber holds no read buffer
+    if (const std::size_t sndbuf = ctx_.services.config.server.stream_send_buffer_bytes;
+        sndbuf > 0) {
+        // A fixed kernel send buffer instead of one that grows to megabytes: what a stream
+        // has not yet sent stays in its own queue, where slow_client_bytes and
+        // max_queued_bytes see it, and the latency under load stays bounded.
+        error_code ec;
+        socket_.set_option(asio::socket_base::send_buffer_size(static_cast<int>(sndbuf)), ec);
+    }
     hub::SubscribeResult result =
         ctx_.shard.subscribe(*this, std::move(sub.interest), sub.last_event_id);
 
