@@ -4,7 +4,8 @@
 # and appends one JSON line per run to build/bench/results.jsonl; then bench/report.mjs
 # writes docs/benchmarks.md, docs/benchmarks.svg and the table in README.md.
 #
-#   QUICK=1          the short version (2 s of publishing, no store scenarios): < 2 minutes
+#   QUICK=1          the short version (1.5 s of publishing, 2 s of drain at most, no store
+#                    scenarios): under 2 minutes
 #   SERVERS="..."    a subset of: herald nchan pushpin          (default: all three)
 #   SCENARIOS="..."  a subset of the scenarios below, in the order given
 #   HERALD_BIN=...   the herald binary (default build/release/herald)
@@ -38,14 +39,16 @@ SERVERS=${SERVERS:-herald nchan pushpin}
 REPORT=${REPORT:-1}
 if [[ $QUICK == 1 ]]; then
     DEFAULT_SCENARIOS="idle-1k idle-10k idle-max fanout paced topics publish churn"
-    DURATION=2
-    SETTLE=0.5
+    DURATION=1.5
+    SETTLE=0.3
+    DRAIN=2
 else
     DEFAULT_SCENARIOS="idle-1k idle-10k idle-max fanout fanout-p4 paced topics publish churn
         publish-memory-p1 publish-sqlite-normal-p1 publish-sqlite-normal-p64
         publish-sqlite-full-p1 publish-sqlite-full-p64"
     DURATION=10
     SETTLE=1
+    DRAIN=5
 fi
 SCENARIOS=${SCENARIOS:-$DEFAULT_SCENARIOS}
 THREADS=$(nproc)
@@ -186,7 +189,7 @@ run() {
         SERVE_ENV=()
         return
     fi
-    local cmd=("$HERALD" bench "${TARGET[@]}" --pid "$SERVER_PIDS" --settle "$SETTLE" --label "$scenario/$server" "$@" --json)
+    local cmd=("$HERALD" bench "${TARGET[@]}" --pid "$SERVER_PIDS" --settle "$SETTLE" --drain "$DRAIN" --label "$scenario/$server" "$@" --json)
     local shown="herald bench ${cmd[*]:2}"
     echo "\$ $SERVER_CMD"
     echo "\$ $shown"

@@ -431,10 +431,23 @@ int run(Options o) {
             expected += per_topic[static_cast<std::size_t>(t)] *
                         static_cast<std::uint64_t>(shared.heads_of_topic(t).load());
         }
-        std::int64_t drain0 = now_ns();
-        while (control.unique.load() < expected &&
-               now_ns() - drain0 < static_cast<std::int64_t>(o.drain * 1e9)) {
+        // Events still arriving keep the wait going: it ends when all are in, or after
+        // --drain seconds without a new one (at most 60 s, or 10 x --drain, in all).
+        const std::int64_t drain0 = now_ns();
+        const auto quiet = static_cast<std::int64_t>(o.drain * 1e9);
+        const std::int64_t cap = std::max<std::int64_t>(60'000'000'000, 10 * quiet);
+        std::uint64_t seen = control.unique.load();
+        std::int64_t last_progress = drain0;
+        while (seen < expected) {
+            const std::int64_t now = now_ns();
+            if (now - last_progress >= quiet || now - drain0 >= cap) {
+                break;
+            }
             sleep_seconds(0.01);
+            if (const std::uint64_t u = control.unique.load(); u != seen) {
+                seen = u;
+                last_progress = now_ns();
+            }
         }
         r.drain_s = static_cast<double>(now_ns() - drain0) / 1e9;
     }

@@ -87,8 +87,9 @@ CLI::App* add_bench_command(CLI::App& app, bench::Options& o) {
     group(b->add_option("--settle", o.settle,
                         "Seconds to wait after connecting before reading memory"),
           measure);
-    group(b->add_option("--drain", o.drain,
-                        "After publishing, wait up to S seconds for events in flight"),
+    group(b->add_option(
+              "--drain", o.drain,
+              "After publishing, wait for events in flight until S seconds pass without one"),
           measure);
     group(b->add_option("--connect-timeout", o.connect_timeout,
                         "Give up waiting for response heads after S seconds"),
