@@ -701,7 +701,8 @@ const SCENARIOS = [
         title: 'Fan-out',
         kind: 'events',
         about: (r) =>
-            `${subs(r)} on one topic; ${pubs(r)} publish as fast as they can, each waiting for the answer to a publish before the next.`,
+            `${subs(r)} on one topic; ${pubs(r)} publish as fast as they can, each waiting for the answer to a publish before the next. ` +
+            'On a small machine the load generator, sharing the cores, cannot read as fast as the faster servers write: events then wait in socket buffers and the servers’ queues, and the latency here is mostly that wait. Deliveries/s are counted up to the last event received, so that waiting is not credited as throughput.',
     },
     {
         id: 'fanout-p4',

@@ -274,7 +274,8 @@ ELAPSED=$(($(date +%s) - START))
 version_of() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "not installed"; }
 META=$OUT_DIR/meta.json
 DATE=$(date -u '+%Y-%m-%dT%H:%M:%SZ') COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown) \
-    DIRTY=$(git diff --quiet HEAD 2>/dev/null && echo 0 || echo 1) QUICK=$QUICK \
+    DIRTY=$(git diff --quiet HEAD -- . ':!docs/benchmarks.md' ':!docs/benchmarks.svg' ':!README.md' \
+        2>/dev/null && echo 0 || echo 1) QUICK=$QUICK \
     NOFILE_HARD=$(ulimit -Hn) ELAPSED=$ELAPSED THREADS=$THREADS \
     HERALD_VERSION=$("$HERALD" --version 2>/dev/null) \
     NCHAN_VERSION="nginx $(version_of nginx), libnginx-mod-nchan $(version_of libnginx-mod-nchan)" \
