@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { HERALD_BIN, startHerald, request, openStream, sleep } from './lib/harness.mjs';
-import { getMetrics, waitUntil } from './lib/util.mjs';
+import { closedPort, getMetrics, waitUntil } from './lib/util.mjs';
 import { startFakeSse } from './lib/fake_sse_server.mjs';
 
 const T = { timeout: 90000 };
@@ -162,15 +162,6 @@ function sampler(probe, every = 50) {
     return async () => { stopped = true; await loop; return samples; };
 }
 
-async function closedPort() {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1');
-    await once(srv, 'listening');
-    const { port } = srv.address();
-    srv.close();
-    await once(srv, 'close');
-    return port;
-}
 
 // ---------------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
 import { HERALD_BIN, startHerald, publish, request, openStream } from './lib/harness.mjs';
+import { closedPort } from './lib/util.mjs';
 
 const T = { timeout: 30000 };
 const running = new Set();
@@ -108,16 +109,6 @@ async function subscribeRaw(base, topic) {
     return s;
 }
 
-// A port nothing listens on.
-async function closedPort() {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1');
-    await once(srv, 'listening');
-    const { port } = srv.address();
-    srv.close();
-    await once(srv, 'close');
-    return port;
-}
 
 after(() => {
     for (const proc of running) proc.kill('SIGKILL');

@@ -390,4 +390,15 @@ export function runHerald(argv, { env = {}, ms = 10000 } = {}) {
     });
 }
 
+// A port nothing listens on.
+export async function closedPort() {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1');
+    await once(srv, 'listening');
+    const { port } = srv.address();
+    srv.close();
+    await once(srv, 'close');
+    return port;
+}
+
 export { sleep };
