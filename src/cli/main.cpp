@@ -1,5 +1,6 @@
 // The `herald` command: `serve` (the default), `pub` and `sub`. Parses flags with CLI11,
 // builds the config (flag beats env beats file) and hands over to the subcommand.
+#include <charconv>
 #include <cstdlib>
 #include <iostream>
 #include <optional>
@@ -11,15 +12,17 @@
 #include <spdlog/spdlog.h>
 
 #include "app/server.hpp"
+#include "auth/authenticator.hpp"
 #include "bench/bench.hpp"
 #include "cli/bench_command.hpp"
 #include "cli/client.hpp"
 #include "config/config.hpp"
+#include "demo/demo.hpp"
 
 namespace {
 
 bool is_subcommand(std::string_view arg) {
-    return arg == "serve" || arg == "pub" || arg == "sub" || arg == "bench";
+    return arg == "serve" || arg == "pub" || arg == "sub" || arg == "bench" || arg == "demo";
 }
 
 std::string env_or(const char* name, std::string fallback) {
@@ -111,6 +114,26 @@ int main(int argc, char** argv) {
     herald::bench::Options bench_opts;
     auto* bench = herald::cli::add_bench_command(app, bench_opts);
 
+    // demo
+    auto* demo = app.add_subcommand(
+        "demo", "A test event source for SSE client authors: /stream, /api/time, "
+                "/api/client-count, /status");
+    std::optional<std::uint16_t> demo_port;
+    std::string demo_host = "0.0.0.0";
+    std::string demo_interval = "1s";
+    demo->add_option("-p,--port", demo_port, "Port to listen on (default 8080, or PORT; 0: any)");
+    demo->add_option("--host", demo_host, "Address to listen on (default 0.0.0.0)");
+    demo->add_option("--interval", demo_interval,
+                     "Time between /stream messages: 1s (the default), 250ms, 1.5s ...");
+    demo->footer(
+        "GET /stream: a hello event, then message-1, message-2 ... whose data is\n"
+        "pretty-printed JSON {\"time\", \"random\"} (random depends only on N).\n"
+        "?count=K ends the response after K messages (X-Expected-Events: K);\n"
+        "Last-Event-ID: message-N resumes with N+1. GET /api/time: an `event: time` each\n"
+        "second. GET /api/client-count: `event: client-count` {\"Count\": N} on every\n"
+        "change. GET /status: the connected clients. AUTH_TOKEN or AUTH_TOKEN_FILE: every\n"
+        "request needs `Authorization: Bearer TOKEN` (or ?token=).");
+
     std::vector<const char*> cargv;
     for (auto& a : args) {
         cargv.push_back(a.c_str());
@@ -124,6 +147,40 @@ int main(int argc, char** argv) {
 
     if (*bench) {
         return herald::bench::run(std::move(bench_opts));
+    }
+    if (*demo) {
+        herald::demo::Options options;
+        options.host = demo_host;
+        auto interval = herald::demo::parse_interval(demo_interval);
+        if (!interval) {
+            std::cerr << "herald demo: --interval must be a duration from 1ms to 1h such as 1s, "
+                         "250ms, 1.5s or 2m (got '"
+                      << demo_interval << "')\n";
+            return 2;
+        }
+        options.interval = *interval;
+        try {
+            auto env = herald::config::environment();
+            if (demo_port) {
+                options.port = *demo_port;
+            } else if (auto it = env.find("PORT"); it != env.end() && !it->second.empty()) {
+                unsigned long p = 0;
+                auto [ptr, ec] =
+                    std::from_chars(it->second.data(), it->second.data() + it->second.size(), p);
+                if (ec != std::errc{} || ptr != it->second.data() + it->second.size() ||
+                    p > 65535) {
+                    std::cerr << "herald demo: PORT must be a port number (got '" << it->second
+                              << "')\n";
+                    return 2;
+                }
+                options.port = static_cast<std::uint16_t>(p);
+            }
+            options.token = herald::auth::root_token_from(env);
+        } catch (const herald::config::ConfigError& e) {
+            std::cerr << "herald demo: bad configuration: " << e.what() << "\n";
+            return 2;
+        }
+        return herald::demo::run(options);
     }
 
     if (*pub) {
