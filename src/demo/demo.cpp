@@ -25,10 +25,13 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "http/form.hpp"
+
 namespace herald::demo {
 
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
+namespace http_form = herald::http;
 using tcp = asio::ip::tcp;
 using asio::awaitable;
 using boost::system::error_code;
@@ -124,41 +127,13 @@ std::string rfc3339_now() {
     return buf;
 }
 
-std::string url_decode(std::string_view s) {
-    std::string out;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '+') {
-            out += ' ';
-        } else if (s[i] == '%' && i + 2 < s.size()) {
-            int v = 0;
-            auto [p, ec] = std::from_chars(s.data() + i + 1, s.data() + i + 3, v, 16);
-            if (ec == std::errc{} && p == s.data() + i + 3) {
-                out += static_cast<char>(v);
-                i += 2;
-            } else {
-                out += s[i];
-            }
-        } else {
-            out += s[i];
-        }
-    }
-    return out;
-}
-
+// The query's parameters, decoded; the first of a repeated name wins.
 std::map<std::string, std::string> query_of(std::string_view target) {
     std::map<std::string, std::string> q;
-    auto mark = target.find('?');
-    if (mark == std::string_view::npos) {
-        return q;
-    }
-    std::string_view rest = target.substr(mark + 1);
-    while (!rest.empty()) {
-        auto amp = rest.find('&');
-        std::string_view pair = rest.substr(0, amp);
-        auto eq = pair.find('=');
-        q.emplace(url_decode(pair.substr(0, eq)),
-                  eq == std::string_view::npos ? "" : url_decode(pair.substr(eq + 1)));
-        rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
+    if (auto mark = target.find('?'); mark != std::string_view::npos) {
+        for (auto& field : http_form::decode_form(target.substr(mark + 1))) {
+            q.emplace(std::move(field.key), std::move(field.value));
+        }
     }
     return q;
 }
@@ -267,42 +242,10 @@ private:
             const std::string target(req.target());
             const std::string path = target.substr(0, target.find('?'));
             const auto query = query_of(target);
-            if (o_.token && !authorized(req, query)) {
-                co_await reply(*self_socket, req, http::status::unauthorized,
-                               "a valid token is required (Authorization: Bearer, or ?token=)");
-                continue;
-            }
-            const bool known = path == "/stream" || path == "/status" || path == "/api/time" ||
-                               path == "/api/client-count";
-            if (!known) {
-                co_await reply(*self_socket, req, http::status::not_found,
-                               "no such endpoint: " + path);
-                continue;
-            }
-            if (req.method() != http::verb::get && req.method() != http::verb::head) {
-                co_await reply(*self_socket, req, http::status::method_not_allowed,
-                               "method " + std::string(req.method_string()) +
-                                   " is not allowed on " + path);
-                continue;
-            }
-            if (path == "/status") {
-                co_await reply_json(*self_socket, req, status_json());
-                continue;
-            }
             std::optional<std::uint64_t> count;
-            if (path == "/stream") {
-                if (auto it = query.find("count"); it != query.end()) {
-                    const std::uint64_t k = whole_number(it->second).value_or(0);
-                    if (k == 0) {
-                        co_await reply(*self_socket, req, http::status::bad_request,
-                                       "count must be a whole number of messages, 1 or more");
-                        continue;
-                    }
-                    count = k;
-                }
-            }
-            if (req.method() == http::verb::head) {
-                co_await reply_json(*self_socket, req, "", "text/event-stream; charset=utf-8");
+            std::optional<Response> res = answer(req, path, query, count);
+            if (res) {
+                co_await write(*self_socket, *res);
                 continue;
             }
             forget();
@@ -349,31 +292,11 @@ private:
         return false;
     }
 
-    awaitable<void> reply(tcp::socket& socket, const http::request<http::string_body>& req,
-                          http::status status, const std::string& message) {
-        http::response<http::string_body> res{status, 11};
-        res.set(http::field::server, "herald-demo");
-        res.set(http::field::content_type, "application/json");
-        res.set(http::field::access_control_allow_origin, "*");
-        if (status == http::status::unauthorized) {
-            res.set(http::field::www_authenticate, "Bearer");
-        }
-        if (status == http::status::method_not_allowed) {
-            res.set(http::field::allow, "GET");
-        }
-        res.body() = nlohmann::json{{"error", message}}.dump() + "\n";
-        res.keep_alive(req.keep_alive());
-        res.prepare_payload();
-        auto written = co_await http::async_write(socket, res, tuple_awaitable);
-        if (std::get<0>(written) || !req.keep_alive()) {
-            error_code ignored;
-            socket.shutdown(tcp::socket::shutdown_both, ignored);
-        }
-    }
+    using Response = http::response<http::string_body>;
 
-    awaitable<void> reply_json(tcp::socket& socket, const http::request<http::string_body>& req,
-                               std::string body, std::string type = "application/json") {
-        http::response<http::string_body> res{http::status::ok, 11};
+    static Response response(const http::request<http::string_body>& req, http::status status,
+                             std::string body, const char* type) {
+        Response res{status, 11};
         res.set(http::field::server, "herald-demo");
         res.set(http::field::content_type, type);
         res.set(http::field::cache_control, "no-cache");
@@ -381,8 +304,61 @@ private:
         res.body() = req.method() == http::verb::head ? std::string() : std::move(body);
         res.keep_alive(req.keep_alive());
         res.prepare_payload();
+        return res;
+    }
+
+    static Response error(const http::request<http::string_body>& req, http::status status,
+                          const std::string& message) {
+        Response res = response(req, status, nlohmann::json{{"error", message}}.dump() + "\n",
+                                "application/json");
+        if (status == http::status::unauthorized) {
+            res.set(http::field::www_authenticate, "Bearer");
+        }
+        if (status == http::status::method_not_allowed) {
+            res.set(http::field::allow, "GET");
+        }
+        return res;
+    }
+
+    // The answer to a request that is not a stream to open (nullopt: open it). Sets `count`
+    // from /stream's ?count=.
+    std::optional<Response> answer(const http::request<http::string_body>& req,
+                                   const std::string& path,
+                                   const std::map<std::string, std::string>& query,
+                                   std::optional<std::uint64_t>& count) const {
+        if (o_.token && !authorized(req, query)) {
+            return error(req, http::status::unauthorized,
+                         "a valid token is required (Authorization: Bearer, or ?token=)");
+        }
+        if (path != "/stream" && path != "/status" && path != "/api/time" &&
+            path != "/api/client-count") {
+            return error(req, http::status::not_found, "no such endpoint: " + path);
+        }
+        if (req.method() != http::verb::get && req.method() != http::verb::head) {
+            return error(req, http::status::method_not_allowed,
+                         "method " + std::string(req.method_string()) + " is not allowed on " +
+                             path);
+        }
+        if (path == "/status") {
+            return response(req, http::status::ok, status_json(), "application/json");
+        }
+        if (auto it = query.find("count"); path == "/stream" && it != query.end()) {
+            count = whole_number(it->second).value_or(0);
+            if (*count == 0) {
+                return error(req, http::status::bad_request,
+                             "count must be a whole number of messages, 1 or more");
+            }
+        }
+        if (req.method() == http::verb::head) {
+            return response(req, http::status::ok, "", "text/event-stream; charset=utf-8");
+        }
+        return std::nullopt;
+    }
+
+    // Writes a whole response; shuts the connection down after it unless kept alive.
+    static awaitable<void> write(tcp::socket& socket, Response& res) {
         auto written = co_await http::async_write(socket, res, tuple_awaitable);
-        if (std::get<0>(written) || !req.keep_alive()) {
+        if (std::get<0>(written) || !res.keep_alive()) {
             error_code ignored;
             socket.shutdown(tcp::socket::shutdown_both, ignored);
         }
