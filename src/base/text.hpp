@@ -2,6 +2,7 @@
 // dragging in more (Beast has iequals, but auth must not include Beast).
 #pragma once
 
+#include <string>
 #include <string_view>
 
 namespace herald::base {
@@ -21,5 +22,9 @@ namespace herald::base {
     }
     return true;
 }
+
+// Percent-encodes every byte except the RFC 3986 unreserved characters: right for a URL's
+// path segment or query parameter and for an application/x-www-form-urlencoded value alike.
+[[nodiscard]] std::string percent_encode(std::string_view text);
 
 } // namespace herald::base

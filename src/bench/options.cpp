@@ -1,5 +1,7 @@
 #include "bench/options.hpp"
 
+#include "base/text.hpp"
+
 #include <cctype>
 #include <cstdio>
 #include <stdexcept>
@@ -55,25 +57,6 @@ Endpoint parse_endpoint(const std::string& url, std::string_view what) {
 }
 
 } // namespace
-
-std::string url_encode(std::string_view s, bool form) {
-    static constexpr char kHex[] = "0123456789ABCDEF";
-    std::string out;
-    out.reserve(s.size());
-    for (char ch : s) {
-        auto c = static_cast<unsigned char>(ch);
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-            out += ch;
-        } else if (c == ' ' && form) {
-            out += '+';
-        } else {
-            out += '%';
-            out += kHex[c >> 4];
-            out += kHex[c & 15];
-        }
-    }
-    return out;
-}
 
 std::string json_escape(std::string_view s) {
     std::string out;
@@ -155,9 +138,9 @@ std::string expand(const Template& t, std::string_view topic, std::string_view d
         switch (p.field) {
         case Field::literal: out += p.text; break;
         case Field::topic: out += topic; break;
-        case Field::topic_form: out += url_encode(topic, false); break;
+        case Field::topic_form: out += base::percent_encode(topic); break;
         case Field::data: out += data; break;
-        case Field::data_form: out += url_encode(data, true); break;
+        case Field::data_form: out += base::percent_encode(data); break;
         case Field::data_json: out += json_escape(data); break;
         }
     }

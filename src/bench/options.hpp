@@ -78,7 +78,6 @@ std::string expand(const Template& t, std::string_view topic, std::string_view d
 // message naming the option at fault.
 Plan make_plan(Options& o);
 
-std::string url_encode(std::string_view s, bool form);
 std::string json_escape(std::string_view s);
 
 } // namespace herald::bench

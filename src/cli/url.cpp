@@ -17,12 +17,6 @@ std::string lower(std::string_view s) {
     return out;
 }
 
-// Not std::isalnum: its answer depends on the locale.
-bool is_unreserved(unsigned char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '.' || c == '_' || c == '~';
-}
-
 [[noreturn]] void fail(std::string_view url, std::string_view why) {
     throw UrlError("invalid hub URL '" + std::string(url) + "': " + std::string(why));
 }
@@ -120,23 +114,6 @@ HubUrl parse_hub_url(std::string_view url) {
         path.remove_suffix(1);
     }
     out.base_path = std::string(path);
-    return out;
-}
-
-std::string percent_encode(std::string_view text) {
-    static constexpr char kHex[] = "0123456789ABCDEF";
-    std::string out;
-    out.reserve(text.size());
-    for (const char ch : text) {
-        const auto c = static_cast<unsigned char>(ch);
-        if (is_unreserved(c)) {
-            out.push_back(ch);
-        } else {
-            out.push_back('%');
-            out.push_back(kHex[c >> 4]);
-            out.push_back(kHex[c & 0x0F]);
-        }
-    }
     return out;
 }
 

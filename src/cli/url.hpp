@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/text.hpp"
+
 namespace herald::cli {
 
 // A plain-HTTP base URL, split into what a request needs.
@@ -31,8 +33,6 @@ public:
 // a missing host, a bad port, user info, a query or a fragment.
 [[nodiscard]] HubUrl parse_hub_url(std::string_view url);
 
-// Percent-encodes every byte except the RFC 3986 unreserved characters: right for a query
-// parameter and for an application/x-www-form-urlencoded value alike.
-[[nodiscard]] std::string percent_encode(std::string_view text);
+using base::percent_encode;
 
 } // namespace herald::cli
