@@ -14,6 +14,8 @@
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 HERALD=${HERALD_BIN:-build/release/herald}
 N=${N:-1000000}
 CORES=$(nproc)
@@ -54,29 +56,15 @@ LOG=$OUT_DIR/herald-1m.log
 "$HERALD" serve --host 127.0.0.1 --port 0 --threads "$CORES" >"$LOG" 2>&1 &
 HERALD_PID=$!
 trap 'kill -TERM $HERALD_PID 2>/dev/null; wait $HERALD_PID 2>/dev/null' EXIT
-PORT=""
-for _ in $(seq 100); do
-    PORT=$(grep -o 'listening on http://127\.0\.0\.1:[0-9]*' "$LOG" | head -n 1 | sed 's/.*://')
-    [[ -n $PORT ]] && break
-    sleep 0.1
-done
-[[ -n $PORT ]] || fail "herald did not start: $(cat "$LOG")"
+PORT=$(herald_port "$LOG" "$HERALD_PID") || fail "herald did not start: $(cat "$LOG")"
 
 COMMON=(--url "http://127.0.0.1:$PORT" --pid "$HERALD_PID" --subscribers "$N"
     --processes "$PROCESSES" --source-ips "$SOURCE_IPS" --connect-window 4096
     --connect-timeout 900 --payload 256 --json)
 
 record() { # scenario, command, output file
-    local json
-    json=$(grep '^{' "$3" | tail -n 1)
-    SCENARIO=$1 COMMAND=$2 JSON=$json SERVER_COMMAND="herald serve --host 127.0.0.1 --threads $CORES" \
-        node -e '
-        const e = process.env;
-        const line = e.JSON
-            ? { scenario: e.SCENARIO, server: "herald", command: e.COMMAND,
-                server_command: e.SERVER_COMMAND, ...JSON.parse(e.JSON) }
-            : { scenario: e.SCENARIO, server: "herald", error: "herald bench gave no result" };
-        console.log(JSON.stringify(line));' >>"$RESULTS"
+    append_result "$RESULTS" "$1" herald "$2" "herald serve --host 127.0.0.1 --threads $CORES" \
+        "$(grep '^{' "$3" | tail -n 1)" "herald bench gave no result"
 }
 
 echo "== idle-1m: $N idle subscribers, $PROCESSES load processes, $SOURCE_IPS source addresses"

@@ -33,6 +33,8 @@ set -uo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 HERALD=${HERALD_BIN:-build/release/herald}
 QUICK=${QUICK:-0}
 SERVERS=${SERVERS:-herald nchan pushpin}
@@ -90,14 +92,8 @@ start_herald() {
     SERVER_CMD="${SERVE_ENV[*]}${SERVE_ENV[*]:+ }herald serve --host 127.0.0.1 --port 0 --threads $THREADS $*"
     env "${SERVE_ENV[@]}" "${cmd[@]}" >"$log" 2>&1 &
     HERALD_PID=$!
-    local port=""
-    for _ in $(seq 100); do
-        port=$(grep -o 'listening on http://127\.0\.0\.1:[0-9]*' "$log" | head -n 1 | sed 's/.*://')
-        [[ -n $port ]] && break
-        kill -0 "$HERALD_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    if [[ -z $port ]]; then
+    local port
+    if ! port=$(herald_port "$log" "$HERALD_PID"); then
         echo "bench/run.sh: herald did not start; its log ($log):" >&2
         cat "$log" >&2
         kill -TERM "$HERALD_PID" 2>/dev/null
@@ -145,22 +141,8 @@ stop_server() {
     SERVER_PIDS=""
 }
 
-# Appends {"scenario", "server", "command", "server_command", ...bench JSON} or, when
-# there is no JSON, {"scenario", "server", "error"}.
-record() {
-    local scenario=$1 server=$2 command=$3 json=$4 error=$5
-    SCENARIO=$scenario SERVER=$server COMMAND=$command SERVER_COMMAND=$SERVER_CMD \
-        JSON=$json ERROR=$error node -e '
-        const e = process.env;
-        let line;
-        try {
-            if (!e.JSON) throw new Error(e.ERROR || "no result");
-            line = { scenario: e.SCENARIO, server: e.SERVER, command: e.COMMAND,
-                     server_command: e.SERVER_COMMAND, ...JSON.parse(e.JSON) };
-        } catch (err) {
-            line = { scenario: e.SCENARIO, server: e.SERVER, error: e.ERROR || String(err.message) };
-        }
-        console.log(JSON.stringify(line));' >>"$RESULTS"
+record() { # scenario server command json error
+    append_result "$RESULTS" "$1" "$2" "$3" "$SERVER_CMD" "$4" "$5"
 }
 
 FAILED=0
