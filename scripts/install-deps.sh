@@ -14,7 +14,7 @@ packages=(
     nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
     libsqlite3-dev libssl-dev libjwt-dev
     libgtest-dev libgmock-dev libbenchmark-dev
-    curl nodejs npm
+    curl nodejs npm iproute2
 )
 if [[ ${1:-} == --bench ]]; then
     packages+=(nginx libnginx-mod-nchan pushpin)

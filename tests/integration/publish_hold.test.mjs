@@ -3,9 +3,10 @@
 // drain within the request timeout. Here one subscriber that never reads (with a large
 // slow_client_bytes, so it is not cut off) fills the queue.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { publish, sleep, startHerald } from './lib/harness.mjs';
-import { getMetrics, openStalledStream, subscribe, uniqueTopic, waitEvents, waitUntil } from './lib/util.mjs';
+import { getMetrics, openStalledStream, runHerald, subscribe, uniqueTopic, waitEvents, waitUntil } from './lib/util.mjs';
 
 const LIMIT = 256 * 1024;
 const EVENT = 'x'.repeat(60 * 1024);
@@ -91,5 +92,39 @@ describe('publishes wait while the subscribers are behind (server.max_queued_byt
         assert.equal(watcher.events.at(-1).data, 'after', 'the refused events were not delivered');
         assert.equal(watcher.events.length, accepted + 1);
         watcher.close();
+    });
+});
+
+describe('the settings behind flow control', () => {
+    test('bad values are refused at start, naming the key', async () => {
+        const cases = [
+            ['HERALD_SERVER_MAX_QUEUED_BYTES', '-1', 'server.max_queued_bytes'],
+            ['HERALD_SERVER_MAX_QUEUED_BYTES', 'lots', 'server.max_queued_bytes'],
+            ['HERALD_SERVER_STREAM_SEND_BUFFER_BYTES', 'abc', 'server.stream_send_buffer_bytes'],
+            ['HERALD_SERVER_STREAM_SEND_BUFFER_BYTES', String(64 * 1024 * 1024 + 1), 'server.stream_send_buffer_bytes'],
+        ];
+        for (const [name, value, key] of cases) {
+            const r = await runHerald(['serve', '--host', '127.0.0.1', '--port', '0', '--threads', '1'],
+                { env: { [name]: value } });
+            assert.equal(r.code, 2, `${name}=${value}: ${r.output}`);
+            assert.ok(r.output.includes(key), `${name}=${value} does not name ${key}: ${r.output}`);
+        }
+    });
+
+    // The kernel doubles what SO_SNDBUF is given; `ss -m` shows it as tb.
+    test('server.stream_send_buffer_bytes is each stream socket\'s send buffer', async () => {
+        for (const bytes of [32768, 65536]) {
+            const hub = await startHerald({ env: { HERALD_SERVER_STREAM_SEND_BUFFER_BYTES: String(bytes) } });
+            try {
+                const s = await subscribe(hub.url, [uniqueTopic('sndbuf')]);
+                const out = execFileSync('ss', ['-tmnH', 'state', 'established', `( sport = :${hub.port} )`],
+                    { encoding: 'utf8' });
+                const sizes = [...out.matchAll(/\btb(\d+)/g)].map((m) => Number(m[1]));
+                assert.deepEqual(sizes, [2 * bytes], out);
+                s.close();
+            } finally {
+                await hub.stop();
+            }
+        }
     });
 });
