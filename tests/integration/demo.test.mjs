@@ -291,6 +291,21 @@ describe('herald demo: command line', () => {
         });
     });
 
+    test('a bad PORT or an unreadable AUTH_TOKEN_FILE exits 2 naming it', T, async () => {
+        const cases = [
+            [{ PORT: 'eighty' }, /PORT/],
+            [{ PORT: '70000' }, /PORT/],
+            [{ AUTH_TOKEN_FILE: '/nonexistent/herald-token' }, /AUTH_TOKEN_FILE/],
+        ];
+        for (const [env, named] of cases) {
+            const r = await runHerald(['demo', '--host', '127.0.0.1', '--interval', '100ms'],
+                { env: { PORT: undefined, AUTH_TOKEN: undefined, AUTH_TOKEN_FILE: undefined, ...env }, ms: 5000 });
+            assert.equal(r.timedOut, false, `${JSON.stringify(env)}: demo started: ${r.output}`);
+            assert.equal(r.code, 2, `${JSON.stringify(env)}: exit ${r.code}: ${r.output}`);
+            assert.match(r.output, named, r.output);
+        }
+    });
+
     test('--interval takes 250ms: one message per interval', T, async () => {
         const d = await startDemo(['--host', '127.0.0.1', '--port', '0', '--interval', '250ms']);
         try {
