@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs what herald's build, tests and `make run` need, from Debian's packages and the
 # npm registry only. Idempotent: a second run installs nothing and takes a second.
-#   --bench   also the peers `make bench` measures herald against: nginx with Nchan, and
-#             Pushpin (with condure and zurl), from Debian's packages. Their services are
-#             not started here; bench/peer.sh starts them by hand on loopback.
+# Chromium drives the dashboard and example pages in the browser tests (through
+# playwright-core, never a browser download); nginx is the reverse proxy of examples/nginx.
+#   --bench   also the peers `make bench` measures herald against: Nchan (an nginx module),
+#             and Pushpin (with condure and zurl), from Debian's packages. No service is
+#             started here; tests and bench/peer.sh start nginx and Pushpin by hand.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,9 +17,10 @@ packages=(
     libsqlite3-dev libssl-dev libjwt-dev
     libgtest-dev libgmock-dev libbenchmark-dev
     curl nodejs npm iproute2
+    chromium fonts-dejavu-core nginx
 )
 if [[ ${1:-} == --bench ]]; then
-    packages+=(nginx libnginx-mod-nchan pushpin)
+    packages+=(libnginx-mod-nchan pushpin)
 fi
 
 missing=()
@@ -50,7 +53,7 @@ if ((${#missing[@]})); then
     $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# Real-client test dependencies (the `eventsource` client, autocannon), pinned by
+# Real-client test dependencies (the `eventsource` client, autocannon, playwright-core), pinned by
 # tests/package-lock.json. npm records what it installed in node_modules/.package-lock.json;
 # when the lock file is newer than that record, something was added or changed.
 lock="$here/tests/package-lock.json"

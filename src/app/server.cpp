@@ -2,6 +2,7 @@
 // on the main thread, and a shutdown that ends every stream before the process exits.
 #include "app/server.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <future>
 #include <iostream>
@@ -11,6 +12,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -22,6 +24,7 @@
 #include "hub/hub.hpp"
 #include "net/worker.hpp"
 #include "ops/metrics.hpp"
+#include "ops/stats_feed.hpp"
 #include "store/memory/memory_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
@@ -188,6 +191,19 @@ int run_serve(const config::Config& config, const ServeOptions& options) {
         throw std::runtime_error("server.host: not an IP address: " + config.server.host);
     }
     std::uint16_t port = config.server.port;
+    if (port != 0) {
+        // The workers share the port through SO_REUSEPORT, which would also let a second
+        // herald of the same user join it silently and take half of the connections. A
+        // plain bind fails while anything listens there.
+        asio::ip::tcp::acceptor probe(main_io);
+        probe.open(address.is_v6() ? asio::ip::tcp::v6() : asio::ip::tcp::v4());
+        probe.set_option(asio::ip::tcp::acceptor::reuse_address(true));
+        probe.bind({address, port}, ec);
+        if (ec) {
+            throw std::runtime_error("cannot listen on " + config.server.host + ":" +
+                                     std::to_string(port) + ": " + ec.message());
+        }
+    }
     for (auto& w : workers) {
         try {
             port = w->listen({address, port});
@@ -242,6 +258,28 @@ int run_serve(const config::Config& config, const ServeOptions& options) {
         });
     };
     announce();
+
+    // $sys/stats: sampled every second (so a new watcher's first rates are over one
+    // second), published only while somebody follows it.
+    ops::StatsFeed feed(hub, stats, base::MonoClock::now());
+    asio::steady_timer stats_timer(main_io);
+    auto next_sample = base::MonoClock::now();
+    std::function<void()> sample = [&] {
+        // On the second, unless the loop fell behind: then one second from now.
+        next_sample = std::max(next_sample + std::chrono::seconds(1), base::MonoClock::now());
+        stats_timer.expires_at(next_sample);
+        stats_timer.async_wait([&](boost::system::error_code timer_ec) {
+            if (timer_ec) {
+                return;
+            }
+            std::string figures = feed.sample(base::MonoClock::now(), base::unix_ms());
+            if (hub.followed(hub::kStatsTopic)) {
+                hub.publish_system(hub::kStatsTopic, std::move(figures));
+            }
+            sample();
+        });
+    };
+    sample();
 
     if (options.publish_stdin) {
         // Blocking reads on their own thread; left running at exit (it may be in read()).

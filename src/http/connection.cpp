@@ -291,6 +291,9 @@ void Connection::on_read(error_code ec) {
     if (auto it = msg.find(beast::http::field::origin); it != msg.end()) {
         request.origin = std::string(it->value());
     }
+    if (auto it = msg.find(beast::http::field::if_none_match); it != msg.end()) {
+        request.if_none_match = std::string(it->value());
+    }
     request.preflight = request.method == "OPTIONS" &&
                         msg.find(beast::http::field::access_control_request_method) != msg.end();
     request.keep_alive = msg.keep_alive();
@@ -318,6 +321,18 @@ void Connection::dispatch(Request&& request) {
             answer(request,
                    request.path == "/healthz" ? handle_healthz() : handle_readyz(ctx_.services));
         }
+        return;
+    }
+    if (request.path == "/dashboard" || request.path.starts_with("/dashboard/")) {
+        // The page, its script and styles hold no data: they are served to anyone, and the
+        // page then calls the API with the token its user gives it.
+        Response r = serve_dashboard(request);
+        if (r.status == 404) {
+            stats.reject(net::Reject::not_found);
+        } else if (r.status == 405) {
+            stats.reject(net::Reject::method_not_allowed);
+        }
+        answer(request, std::move(r));
         return;
     }
     auto who = identify(*ctx_.auth, request, stats);

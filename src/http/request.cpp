@@ -71,7 +71,9 @@ std::string_view reason_phrase(int status) noexcept {
     switch (status) {
     case 200: return "OK";
     case 204: return "No Content";
+    case 301: return "Moved Permanently";
     case 302: return "Found";
+    case 304: return "Not Modified";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
@@ -107,9 +109,13 @@ std::string serialize(const Response& response, bool keep_alive) {
         out += value;
         out += "\r\n";
     }
-    out += "Content-Length: ";
-    out += std::to_string(response.body.size());
-    out += keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
+    // 204 and 304 carry no body, and a 304's length would be the unsent representation's.
+    if (response.status != 204 && response.status != 304) {
+        out += "Content-Length: ";
+        out += std::to_string(response.body.size());
+        out += "\r\n";
+    }
+    out += keep_alive ? "\r\n" : "Connection: close\r\n\r\n";
     out += response.body;
     return out;
 }

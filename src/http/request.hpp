@@ -21,6 +21,7 @@ struct Request {
     std::optional<std::string> authorization; // the header
     std::optional<std::string> cookie;        // every Cookie header, joined with "; "
     std::optional<std::string> origin;        // CORS
+    std::optional<std::string> if_none_match; // for the dashboard's files
     bool preflight = false;                   // OPTIONS with Access-Control-Request-Method
     std::string body;
     bool keep_alive = true;

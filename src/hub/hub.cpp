@@ -35,6 +35,12 @@ bool Subscriber::wants(const log::Event& event) const noexcept {
 
 namespace {
 
+// The hub's own events ($sys/connections, $sys/stats) have one topic, a system one; nobody
+// else may publish there.
+bool system_event(const log::Event& ev) noexcept {
+    return ev.topics.size() == 1 && is_system_topic(ev.topics.front());
+}
+
 // A key that is the same for two interests with the same topics and selectors.
 std::string signature(const Interest& interest) {
     std::string key;
@@ -181,6 +187,7 @@ void Shard::drain() {
     std::uint64_t delivered = 0;
     for (const log::EventPtr& ptr : batch_) {
         const log::Event& ev = *ptr;
+        const std::uint64_t before = delivered;
         for (const auto& topic : ev.topics) {
             auto it = by_topic_.find(topic);
             if (it == by_topic_.end()) {
@@ -203,6 +210,9 @@ void Shard::drain() {
                 offer(*sub, ev);
                 ++delivered;
             }
+        }
+        if (system_event(ev)) {
+            delivered = before;
         }
     }
     batch_.clear();
@@ -293,7 +303,9 @@ std::optional<PublishResult> Hub::publish(log::NewEvent&& event, PublishDone don
         waiting_.push_back({appended.event->position, std::move(done)});
         return std::nullopt;
     }
-    published_.fetch_add(1, std::memory_order_relaxed);
+    if (!system_event(*appended.event)) {
+        published_.fetch_add(1, std::memory_order_relaxed);
+    }
     fan_out(appended.event);
     return PublishResult{std::move(appended.event), PublishError::none, {}};
 }
@@ -319,7 +331,9 @@ void Hub::committed(log::Commit&& commit) {
         const bool ok = commit.error == log::AppendError::none;
         for (const log::EventPtr& ev : commit.events) {
             if (ok) {
-                published_.fetch_add(1, std::memory_order_relaxed);
+                if (!system_event(*ev)) {
+                    published_.fetch_add(1, std::memory_order_relaxed);
+                }
                 fan_out(ev);
             }
             // Commits come in append order, so the event is the oldest waiting.
@@ -373,10 +387,19 @@ void Hub::announce_connections() {
         }
         announced_ = changes;
     }
+    publish_system(kConnectionsTopic, "{\"count\":" + std::to_string(count) + "}");
+}
+
+void Hub::publish_system(std::string_view topic, std::string data) {
     log::NewEvent ev;
-    ev.topics.emplace_back(kConnectionsTopic);
-    ev.data = "{\"count\":" + std::to_string(count) + "}";
+    ev.topics.emplace_back(topic);
+    ev.data = std::move(data);
     (void)publish(std::move(ev), nullptr);
+}
+
+bool Hub::followed(std::string_view topic) const {
+    std::lock_guard lock(mu_);
+    return exact_.find(std::string(topic)) != exact_.end();
 }
 
 void Hub::expire(std::int64_t now_ms) {

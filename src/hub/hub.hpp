@@ -22,6 +22,8 @@ namespace herald::hub {
 
 inline constexpr unsigned kMaxWorkers = 256;
 inline constexpr std::string_view kConnectionsTopic = "$sys/connections";
+// The hub's live figures, once a second while anybody follows it (the dashboard's feed).
+inline constexpr std::string_view kStatsTopic = "$sys/stats";
 
 class Hub;
 
@@ -49,7 +51,8 @@ public:
     // Delivers every event in the inbox, then flushes each subscriber that got any.
     void drain();
 
-    // Events delivered to subscribers by this shard (one per subscriber and event).
+    // Events delivered to subscribers by this shard (one per subscriber and event), but for
+    // the hub's own $sys events.
     [[nodiscard]] std::uint64_t delivered() const noexcept {
         return delivered_.load(std::memory_order_relaxed);
     }
@@ -122,6 +125,11 @@ public:
     // since the last call (even if the count is back where it was: a new watcher always
     // learns the count).
     void announce_connections();
+    // Any thread. Publishes `data` on a system topic ($sys/...): not counted as published
+    // or delivered, since those figures are the users' events.
+    void publish_system(std::string_view topic, std::string data);
+    // Any thread. Whether any subscriber names `topic` now.
+    [[nodiscard]] bool followed(std::string_view topic) const;
     // Any thread. Applies age retention.
     void expire(std::int64_t now_ms);
 

@@ -15,6 +15,8 @@ template <typename T> void sample(std::string& out, std::string_view name, T val
     out += fmt::format("{} {}\n", name, value);
 }
 
+} // namespace
+
 std::uint64_t sum(const std::vector<const net::WorkerStats*>& workers,
                   const net::WorkerStats::Counter net::WorkerStats::*field) {
     std::uint64_t total = 0;
@@ -23,8 +25,6 @@ std::uint64_t sum(const std::vector<const net::WorkerStats*>& workers,
     }
     return total;
 }
-
-} // namespace
 
 std::string render_metrics(const hub::Hub& hub,
                            const std::vector<const net::WorkerStats*>& workers) {
@@ -40,10 +40,12 @@ std::string render_metrics(const hub::Hub& hub,
     sample(out, "herald_subscribers", hub.subscribers());
     family(out, "herald_topics", "gauge", "Topics with history or subscribers.");
     sample(out, "herald_topics", hub.topics().size());
-    family(out, "herald_events_published_total", "counter", "Events appended to the log.");
+    family(out, "herald_events_published_total", "counter",
+           "Events appended to the log (not the hub's own $sys events).");
     sample(out, "herald_events_published_total", hub.published());
     family(out, "herald_events_delivered_total", "counter",
-           "Live events queued to subscribers (one per subscriber and event).");
+           "Live events queued to subscribers (one per subscriber and event; not the hub's "
+           "own $sys events).");
     sample(out, "herald_events_delivered_total", hub.delivered());
     family(out, "herald_events_replayed_total", "counter",
            "Events replayed from history to resuming subscribers.");

@@ -602,6 +602,37 @@ TEST_F(HubTest, AnnounceConnectionsWhenSubscribersComeOrGo) {
     EXPECT_EQ(topics[0].retained, 4U);
 }
 
+TEST_F(HubTest, SystemEventsAreNotCountedAsPublishedOrDelivered) {
+    Recorder watcher, stats_watcher, user;
+    (void)subscribe(0, watcher, {std::string(kConnectionsTopic)});
+    (void)subscribe(1, stats_watcher, {std::string(kStatsTopic)});
+    (void)subscribe(2, user, {"a"});
+    hub_.announce_connections();
+    hub_.publish_system(kStatsTopic, R"({"connections":3})");
+    drain();
+    EXPECT_EQ(watcher.data, Strings{R"({"count":3})"});
+    EXPECT_EQ(stats_watcher.data, Strings{R"({"connections":3})"});
+    EXPECT_EQ(hub_.published(), 0U);
+    EXPECT_EQ(hub_.delivered(), 0U);
+
+    (void)pub({"a"});
+    drain();
+    EXPECT_EQ(hub_.published(), 1U);
+    EXPECT_EQ(hub_.delivered(), 1U);
+}
+
+TEST_F(HubTest, FollowedWhileAnExactSubscriberNamesTheTopic) {
+    EXPECT_FALSE(hub_.followed(kStatsTopic));
+    Recorder star, named;
+    (void)subscribe(0, star, {"*"});
+    EXPECT_FALSE(hub_.followed(kStatsTopic)); // "*" never reads $sys/
+    (void)subscribe(1, named, {"x", std::string(kStatsTopic)});
+    EXPECT_TRUE(hub_.followed(kStatsTopic));
+    EXPECT_TRUE(hub_.followed("x"));
+    hub_.shard(1).unsubscribe(named);
+    EXPECT_FALSE(hub_.followed(kStatsTopic));
+}
+
 // ---- figures ----
 
 TopicInfo info_of(const std::vector<TopicInfo>& all, std::string_view topic) {
