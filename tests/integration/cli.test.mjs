@@ -421,3 +421,49 @@ describe('herald sub against scripted servers', () => {
         assert.equal(r.code, 0, `${r.signal}`);
     });
 });
+
+describe('herald serve on a port already taken', () => {
+    // The workers share their port through SO_REUSEPORT, which would let a second herald
+    // join it silently and take part of the connections; it must refuse instead.
+    test('a second herald on the same port exits 1 naming the address, the first serves on', async () => {
+        const first = await startHerald();
+        try {
+            const second = spawn(HERALD_BIN, ['serve', '--host', '127.0.0.1', '--port', String(first.port)],
+                { stdio: ['ignore', 'pipe', 'pipe'] });
+            let out = '';
+            second.stdout.on('data', (d) => { out += d; });
+            second.stderr.on('data', (d) => { out += d; });
+            const timer = setTimeout(() => second.kill('SIGKILL'), 10000);
+            const [code] = await once(second, 'exit');
+            clearTimeout(timer);
+            assert.equal(code, 1, out);
+            assert.match(out, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${first.port}: Address already in use`));
+            // Every connection still reaches the first one.
+            for (let i = 0; i < 20; i += 1) {
+                const r = await request(`${first.url}/healthz`);
+                assert.equal(r.status, 200);
+            }
+        } finally {
+            assert.equal(await first.stop(), 0);
+        }
+    });
+
+    test('something else on the port: the same refusal', async () => {
+        const other = net.createServer().listen(0, '127.0.0.1');
+        await once(other, 'listening');
+        const { port } = other.address();
+        try {
+            const proc = spawn(HERALD_BIN, ['serve', '--host', '127.0.0.1', '--port', String(port)],
+                { stdio: ['ignore', 'pipe', 'pipe'] });
+            let out = '';
+            proc.stderr.on('data', (d) => { out += d; });
+            const timer = setTimeout(() => proc.kill('SIGKILL'), 10000);
+            const [code] = await once(proc, 'exit');
+            clearTimeout(timer);
+            assert.equal(code, 1, out);
+            assert.match(out, /Address already in use/);
+        } finally {
+            other.close();
+        }
+    });
+});
