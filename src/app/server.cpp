@@ -6,6 +6,8 @@
 #include <csignal>
 #include <future>
 #include <iostream>
+#include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <sys/resource.h>
 #include <thread>
@@ -56,8 +58,15 @@ std::unique_ptr<log::EventLog> open_store(const config::Config& config) {
                              ": the redis store is not available in this build yet");
 }
 
-// Publishes `TOPIC DATA` lines from standard input until it ends.
-void publish_lines(hub::Hub& hub) {
+// The hub as the stdin reader sees it: null once shutdown began. The reader is detached (it
+// may sit in read() until the process exits), so it holds this, never the hub itself.
+struct StdinTarget {
+    std::mutex mu;
+    hub::Hub* hub = nullptr;
+};
+
+// Publishes `TOPIC DATA` lines from standard input until it ends or the hub shuts down.
+void publish_lines(std::shared_ptr<StdinTarget> target) {
     std::string line;
     while (std::getline(std::cin, line)) {
         if (!line.empty() && line.back() == '\r') {
@@ -70,16 +79,24 @@ void publish_lines(hub::Hub& hub) {
         log::NewEvent ev;
         ev.topics.push_back(line.substr(0, space));
         ev.data = space == std::string::npos ? std::string() : line.substr(space + 1);
+        // Held while publishing: shutdown waits for this one publish, then the hub is gone.
+        std::lock_guard lock(target->mu);
+        if (target->hub == nullptr) {
+            return;
+        }
         if (hub::is_system_topic(ev.topics.front())) {
             spdlog::warn("stdin: nobody may publish to {}", ev.topics.front());
             continue;
         }
-        auto result = hub.publish(std::move(ev));
+        auto result = target->hub->publish(std::move(ev));
         if (result.error != hub::PublishError::none) {
             spdlog::warn("stdin: publish failed");
         }
     }
-    spdlog::info("stdin closed; still serving");
+    std::lock_guard lock(target->mu);
+    if (target->hub != nullptr) {
+        spdlog::info("stdin closed; still serving");
+    }
 }
 
 } // namespace
@@ -281,12 +298,19 @@ int run_serve(const config::Config& config, const ServeOptions& options) {
     };
     sample();
 
+    auto stdin_target = std::make_shared<StdinTarget>();
+    stdin_target->hub = &hub;
     if (options.publish_stdin) {
         // Blocking reads on their own thread; left running at exit (it may be in read()).
-        std::thread(publish_lines, std::ref(hub)).detach();
+        std::thread(publish_lines, stdin_target).detach();
     }
 
     main_io.run();
+
+    {
+        std::lock_guard lock(stdin_target->mu);
+        stdin_target->hub = nullptr; // no stdin line is published from here on
+    }
 
     // Shutdown: refuse new streams, stop accepting, end every connection on its worker
     // (queued frames are written first), then stop the loops.

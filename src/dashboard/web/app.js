@@ -117,6 +117,7 @@ function startFeed() {
 
 async function refreshTopics() {
     clearTimeout(page.topicsTimer);
+    if (document.hidden) return; // visibilitychange starts it again
     const note = $('topics-note');
     try {
         const res = await fetch('/topics', { headers: authHeaders(), cache: 'no-store' });
@@ -133,7 +134,10 @@ async function refreshTopics() {
         note.hidden = false;
     }
     renderTopics();
-    page.topicsTimer = setTimeout(refreshTopics, TOPICS_EVERY_MS);
+    // A long list costs the hub more to build: look less often (every 2 s up to 1,000
+    // topics, 4 s up to 2,000, ... at most every 30 s), and not at all while the tab is hidden.
+    const every = Math.min(30000, TOPICS_EVERY_MS * (1 + Math.floor(page.topics.length / 1000)));
+    page.topicsTimer = setTimeout(refreshTopics, every);
 }
 
 function renderTopics() {
@@ -328,5 +332,8 @@ for (const area of document.querySelectorAll('textarea[name=topic]')) {
         }
     });
 }
+document.addEventListener('visibilitychange', () => {
+    if (!document.hidden) refreshTopics();
+});
 startFeed();
 refreshTopics();
