@@ -247,6 +247,12 @@ int run_serve(const config::Config& config, const ServeOptions& options) {
     }
     spdlog::info("herald {} listening on http://{}:{} ({} workers, store {})", HERALD_VERSION,
                  config.server.host, port, threads, config.store.url);
+    {
+        const std::string& host = config.server.host;
+        const bool any = host == "0.0.0.0" || host == "::";
+        spdlog::info("dashboard: http://{}:{}/dashboard/",
+                     any ? "localhost" : (address.is_v6() ? "[" + host + "]" : host), port);
+    }
 
     std::function<void()> wait_signal = [&] {
         signals.async_wait([&](boost::system::error_code sig_ec, int signo) {
