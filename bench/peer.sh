@@ -67,7 +67,9 @@ now_ms() {
 alive() {
     local pid=$1 stat
     [[ -r /proc/$pid/stat ]] || return 1
-    stat=$(</proc/"$pid"/stat) 2>/dev/null || return 1
+    # A plain read: `stat=$(<file)` failing under set -e (the process gone meanwhile) would
+    # end the whole script rather than return 1.
+    { read -r stat <"/proc/$pid/stat"; } 2>/dev/null || return 1
     stat=${stat##*) }
     [[ ${stat:0:1} != Z ]]
 }

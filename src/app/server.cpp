@@ -245,8 +245,8 @@ int run_serve(const config::Config& config, const ServeOptions& options) {
         spdlog::warn("auth.jwt_secret is shorter than 32 bytes: an HS256 key that short can be "
                      "guessed offline from any token it signed");
     }
-    spdlog::info("herald {} listening on http://{}:{} ({} workers, store {})", HERALD_VERSION,
-                 config.server.host, port, threads, config.store.url);
+    spdlog::info("herald {} listening on http://{}:{} ({} worker{}, store {})", HERALD_VERSION,
+                 config.server.host, port, threads, threads == 1 ? "" : "s", config.store.url);
     {
         const std::string& host = config.server.host;
         const bool any = host == "0.0.0.0" || host == "::";
