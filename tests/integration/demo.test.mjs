@@ -12,7 +12,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { EventSource } from 'eventsource';
+import { EventSource, openEventSource } from './lib/eventsource.mjs';
 import { HERALD_BIN, SseParser, request } from './lib/harness.mjs';
 import { assertJsonError, closedPort, runHerald, waitUntil, withTimeout } from './lib/util.mjs';
 
@@ -215,24 +215,6 @@ async function waitNoClients(base) {
     let last;
     await waitUntil(async () => { last = await status(base); return Object.keys(last).length === 0; },
         { ms: 5000, what: '/status to list no clients', describe: () => JSON.stringify(last) });
-}
-
-// An EventSource whose requests (url, headers, status) are recorded, with every message kept.
-function openEventSource(url) {
-    const requests = [];
-    const spyFetch = async (input, init) => {
-        const rec = { url: String(input), headers: { ...(init?.headers ?? {}) } };
-        requests.push(rec);
-        const res = await fetch(input, init);
-        rec.status = res.status;
-        return res;
-    };
-    const es = new EventSource(url, { fetch: spyFetch });
-    const state = { es, requests, opens: 0, errors: 0, messages: [] };
-    es.addEventListener('open', () => { state.opens += 1; });
-    es.addEventListener('error', () => { state.errors += 1; });
-    es.onmessage = (e) => state.messages.push({ data: e.data, lastEventId: e.lastEventId });
-    return state;
 }
 
 after(() => {

@@ -4,34 +4,12 @@
 // with Last-Event-ID, and the new hub's events reach it.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { EventSource } from 'eventsource';
+import { EventSource, openEventSource } from './lib/eventsource.mjs';
 import { startHerald } from './lib/harness.mjs';
 import { publishOk, uniqueTopic, waitUntil, withTimeout, spawnHerald } from './lib/util.mjs';
 
 const T = { timeout: 60000 };
 const RETRY_MS = '200';
-
-// An EventSource whose requests and responses are recorded, with every event kept.
-function openEventSource(url, types = []) {
-    const requests = [];
-    const spyFetch = async (input, init) => {
-        const rec = { url: String(input), headers: { ...(init?.headers ?? {}) } };
-        requests.push(rec);
-        const res = await fetch(input, init);
-        rec.status = res.status;
-        rec.lastEventId = res.headers.get('last-event-id');
-        return res;
-    };
-    const es = new EventSource(url, { fetch: spyFetch });
-    const state = { es, requests, opens: 0, errors: 0, messages: [], typed: [] };
-    es.addEventListener('open', () => { state.opens += 1; });
-    es.addEventListener('error', () => { state.errors += 1; });
-    es.onmessage = (e) => state.messages.push({ data: e.data, lastEventId: e.lastEventId });
-    for (const type of types) {
-        es.addEventListener(type, (e) => state.typed.push({ type, data: e.data, lastEventId: e.lastEventId }));
-    }
-    return state;
-}
 
 describe('eventsource client', () => {
     let h1;
