@@ -50,7 +50,8 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
 
     // serve
-    auto* serve = app.add_subcommand("serve", "Run the hub (the default subcommand); its dashboard is at /dashboard/");
+    auto* serve = app.add_subcommand(
+        "serve", "Run the hub (the default subcommand); its dashboard is at /dashboard/");
     std::string config_path;
     std::optional<std::uint16_t> port;
     std::string host, store, static_dir, log_level;
@@ -67,7 +68,8 @@ int main(int argc, char** argv) {
         "--store", store,
         "memory (the default) or sqlite:PATH (durable; redis://HOST:PORT is not built "
         "yet)"));
-    take_last(serve->add_option("--static", static_dir, "A folder to serve at / (without it, / redirects to /dashboard/)"));
+    take_last(serve->add_option("--static", static_dir,
+                                "A folder to serve at / (without it, / redirects to /dashboard/)"));
     take_last(serve->add_option("--threads", threads, "Worker threads (default: one per core)"));
     take_last(serve->add_option("--log-level", log_level, "trace|debug|info|warn|error|off"));
     serve->add_flag("--stdin", publish_stdin, "Publish each stdin line `TOPIC DATA`");

@@ -212,7 +212,7 @@ void Shard::drain() {
             }
         }
         if (system_event(ev)) {
-            delivered = before;
+            delivered = before; // delivered, but not one of the users' events: not counted
         }
     }
     batch_.clear();

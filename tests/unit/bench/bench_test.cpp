@@ -119,7 +119,8 @@ TEST(Expand, TopicInUrlIsPercentEncoded) {
 TEST(Expand, BodyPlaceholdersEncodeTheirOwnWay) {
     const Template t =
         parse_template("{topic}|{topic:form}|{data}|{data:form}|{data:json}", "--pub-body", true);
-    EXPECT_EQ(expand(t, "a b&c", "x y\"\n+"), "a b&c|a%20b%26c|x y\"\n+|x%20y%22%0A%2B|x y\\\"\\n+");
+    EXPECT_EQ(expand(t, "a b&c", "x y\"\n+"),
+              "a b&c|a%20b%26c|x y\"\n+|x%20y%22%0A%2B|x y\\\"\\n+");
 }
 
 TEST(Expand, DataDefaultsToEmpty) {
