@@ -35,7 +35,10 @@ constexpr std::size_t kMaxIov = 64;
 constexpr auto kIdleTimeout = std::chrono::seconds(60);
 
 const base::BufferRef& keepalive_frame() {
-    static const base::BufferRef frame = base::BufferRef::copy_of(":\n\n");
+    // A comment line with no blank line of its own: a blank line would end an empty block,
+    // which several client libraries (extended-eventsource, fetch-event-source) dispatch
+    // as an empty message although the spec says such a block dispatches nothing.
+    static const base::BufferRef frame = base::BufferRef::copy_of(":\n");
     return frame;
 }
 
@@ -595,7 +598,7 @@ void Connection::start_stream(const Request& request, const auth::Principal& who
         // close, and the client comes back (to another node, or to us once restarted).
         Response r;
         r.content_type = "text/event-stream; charset=utf-8";
-        r.body = "retry: " + std::to_string(server.retry_ms) + "\n\n";
+        r.body = "retry: " + std::to_string(server.retry_ms) + "\n";
         answer(request, std::move(r)); // respond() closes after it while draining
         return;
     }
@@ -637,7 +640,8 @@ void Connection::start_stream(const Request& request, const auth::Principal& who
     if (auto origin = cors_origin(server.cors_origins, request)) {
         head += cors_head(*origin);
     }
-    head += "Connection: close\r\n\r\nretry: " + std::to_string(server.retry_ms) + "\n\n";
+    // The retry: line, like the keep-alive comment, needs no blank line of its own.
+    head += "Connection: close\r\n\r\nretry: " + std::to_string(server.retry_ms) + "\n";
 
     queue_.reserve(1 + result.replay.events.size());
     queue(base::BufferRef::copy_of(head));

@@ -169,7 +169,8 @@ std::variant<Subscription, Response> parse_subscription(const Request& request,
     }
     if (request.last_event_id) {
         sub.last_event_id = request.last_event_id;
-    } else if (auto id = request.param("lastEventID")) {
+    } else if (auto id = request.param_any_case("lastEventID")) {
+        // Polyfills send lastEventId; any capitalisation is the same parameter.
         sub.last_event_id = std::string(*id);
     }
     return sub;

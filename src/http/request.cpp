@@ -19,6 +19,21 @@ std::optional<std::string_view> Request::param(std::string_view name) const {
     return std::nullopt;
 }
 
+std::optional<std::string_view> Request::param_any_case(std::string_view name) const {
+    auto same = [name](std::string_view key) {
+        return std::ranges::equal(key, name, [](char a, char b) {
+            return std::tolower(static_cast<unsigned char>(a)) ==
+                   std::tolower(static_cast<unsigned char>(b));
+        });
+    };
+    for (const auto& [key, value] : query) {
+        if (same(key)) {
+            return value;
+        }
+    }
+    return std::nullopt;
+}
+
 std::string json_quote(std::string_view text) {
     // Invalid UTF-8 is replaced rather than thrown on: this is for error messages.
     return nlohmann::json(std::string(text))

@@ -28,6 +28,8 @@ struct Request {
 
     // The first value of a query parameter.
     [[nodiscard]] std::optional<std::string_view> param(std::string_view name) const;
+    // The same, with the name compared in any capitalisation (ASCII).
+    [[nodiscard]] std::optional<std::string_view> param_any_case(std::string_view name) const;
 };
 
 struct Response {

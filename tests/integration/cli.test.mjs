@@ -105,7 +105,7 @@ async function publishOk(base, fields) {
 async function subscribeRaw(base, topic) {
     const s = await openStream(base, `/events?topic=${encodeURIComponent(topic)}`);
     assert.equal(s.status, 200);
-    await s.waitFor(0, 5000, () => s.body.includes('\n\n'));
+    await s.waitFor(0, 5000, () => s.body.includes('\n'));
     return s;
 }
 

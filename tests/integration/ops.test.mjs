@@ -356,7 +356,7 @@ describe('configuration', () => {
             try {
                 const s = await subscribe(hs.url, [uniqueTopic('cfg')]);
                 try {
-                    assert.ok(s.body.startsWith(`retry: ${want}\n\n`), `${JSON.stringify(env)}: stream starts ${JSON.stringify(s.body.slice(0, 30))}`);
+                    assert.ok(s.body.startsWith(`retry: ${want}\n`), `${JSON.stringify(env)}: stream starts ${JSON.stringify(s.body.slice(0, 30))}`);
                 } finally {
                     s.close();
                 }

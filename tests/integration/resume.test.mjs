@@ -67,6 +67,20 @@ describe('resume', () => {
         }
     });
 
+    test('?lastEventId= (event-source-polyfill) and any other capitalisation resume the same way', T, async () => {
+        for (const name of ['lastEventId', 'lasteventid', 'LASTEVENTID']) {
+            const topic = uniqueTopic('anycase');
+            const ids = await publishN(base, topic, 4);
+            const { s, live } = await resumeThenLive(base, [topic], { query: { [name]: ids[1] } });
+            try {
+                assert.equal(s.headers['last-event-id'], ids[1], `${name}: the resume header`);
+                assert.deepEqual(s.events.map((e) => e.id), [ids[2], ids[3], live], `${name}: the replay`);
+            } finally {
+                s.close();
+            }
+        }
+    });
+
     test('the header wins over the query parameter', T, async () => {
         const topic = uniqueTopic('wins');
         const ids = await publishN(base, topic, 5);

@@ -48,8 +48,11 @@ describe('subscribe', () => {
             assert.match(String(s.headers['content-type']), /^text\/event-stream;\s*charset=utf-8$/i);
             assert.equal(s.headers['cache-control'], 'no-cache');
             assert.equal(s.headers['x-accel-buffering'], 'no');
-            await s.waitFor(0, 5000, () => s.body.length >= 'retry: 1500\n\n'.length);
-            assert.ok(s.body.startsWith('retry: 1500\n\n'), `stream starts with ${JSON.stringify(s.body.slice(0, 40))}`);
+            await s.waitFor(0, 5000, () => s.body.length >= 'retry: 1500\n'.length);
+            assert.ok(s.body.startsWith('retry: 1500\n'), `stream starts with ${JSON.stringify(s.body.slice(0, 40))}`);
+            // No blank line after it: an empty block makes several client libraries
+            // (extended-eventsource, fetch-event-source) fire an empty message.
+            assert.ok(!s.body.startsWith('retry: 1500\n\n'), `the retry line has a blank line of its own: ${JSON.stringify(s.body.slice(0, 40))}`);
             assert.equal(s.parser.retry, 1500);
         } finally {
             s.close();
@@ -207,7 +210,7 @@ describe('subscribe', () => {
         const watcher = await subscribe(base, ['$sys/connections']);
         try {
             assert.equal(s.status, 200);
-            await s.waitFor(0, 5000, () => s.body.includes('\n\n'));
+            await s.waitFor(0, 5000, () => s.body.includes('\n'));
             const a = uniqueTopic('all-a');
             const b = uniqueTopic('https://example.com/all-b');
             await publishOk(base, { topic: a, data: 'a' });
@@ -251,7 +254,7 @@ describe('subscribe', () => {
         const star = await subscribe(base, ['*']);
         const all = await openStream(base, '/events');
         try {
-            await all.waitFor(0, 5000, () => all.body.includes('\n\n'));
+            await all.waitFor(0, 5000, () => all.body.includes('\n'));
             const r1 = await publish(base, { topic, data: 'secret form', private: 'true' });
             assert.equal(r1.status, 200, r1.body);
             const r2 = await publish(base, { topic, data: 'secret json', private: true }, { json: true });
@@ -289,6 +292,8 @@ describe('keep-alive', () => {
             });
             assert.match(s.body, /(^|\n):[^\n]*\n/);
             assert.equal(s.events.length, 0, 'a comment is not an event');
+            // Neither the retry line nor the comments end an (empty) block of their own.
+            assert.ok(!s.body.includes('\n\n'), `an empty block on an idle stream: ${JSON.stringify(s.body)}`);
             // The stream still works after the comments.
             const id = await publishOk(h.url, { topic, data: 'after idle' });
             const [e] = await waitEvents(s, 1);

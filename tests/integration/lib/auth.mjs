@@ -231,7 +231,7 @@ export async function tryStream(base, topics, { headers = {}, query = {}, path: 
     const s = await openStream(base, target, { headers });
     if (s.status === 200) {
         try {
-            await s.waitFor(0, ms, () => s.body.includes('\n\n') || s.ended);
+            await s.waitFor(0, ms, () => s.body.includes('\n') || s.ended);
         } catch {
             s.close();
             throw new Error(`GET ${target}: 200 but no retry block within ${ms} ms`);

@@ -63,7 +63,7 @@ export async function subscribe(base, topics, { headers = {}, query = {}, ms = 5
         s.close();
         assert.fail(`GET ${eventsPath(topics, query)} answered ${s.status}, expected 200`);
     }
-    await s.waitFor(0, ms, () => s.body.includes('\n\n') || s.ended).catch(() => {
+    await s.waitFor(0, ms, () => s.body.includes('\n') || s.ended).catch(() => {
         s.close();
         throw new Error(`the stream on ${JSON.stringify(topics)} sent no retry line within ${ms} ms`);
     });
