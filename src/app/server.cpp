@@ -318,29 +318,49 @@ int run_serve(const config::Config& config, const ServeOptions& options) {
         stdin_target->hub = nullptr; // no stdin line is published from here on
     }
 
-    // Shutdown: refuse new streams, stop accepting, end every connection on its worker
-    // (queued frames are written first), then stop the loops.
+    // Shutdown: refuse new streams and stop accepting; every session drains (streams end,
+    // a request that has arrived is read and answered with Connection: close, idle
+    // keep-alive connections get a short grace for one last request). Once no request is
+    // in progress (or after a few seconds), the store is flushed and what is left closed.
     services.draining.store(true);
     for (auto& w : workers) {
         w->stop_accepting();
     }
-    // Publishes already taken are written and answered before the streams end.
-    store->close();
-    std::vector<std::future<void>> closed;
-    for (unsigned i = 0; i < threads; ++i) {
-        auto done = std::make_shared<std::promise<void>>();
-        closed.push_back(done->get_future());
-        http::WorkerContext* ctx = contexts[i].get();
-        asio::post(workers[i]->io(), [ctx, done] {
-            http::close_all(*ctx);
-            done->set_value();
-        });
-    }
-    for (auto& f : closed) {
-        if (f.wait_for(std::chrono::seconds(3)) != std::future_status::ready) {
-            spdlog::warn("a worker did not close its connections in time");
+    auto on_workers = [&](auto fn) {
+        std::vector<std::future<bool>> results;
+        for (unsigned i = 0; i < threads; ++i) {
+            auto done = std::make_shared<std::promise<bool>>();
+            results.push_back(done->get_future());
+            http::WorkerContext* ctx = contexts[i].get();
+            asio::post(workers[i]->io(), [ctx, done, fn] { done->set_value(fn(*ctx)); });
         }
+        bool any = false;
+        for (auto& f : results) {
+            if (f.wait_for(std::chrono::seconds(3)) != std::future_status::ready) {
+                spdlog::warn("a worker did not answer in time at shutdown");
+                any = true;
+                continue;
+            }
+            any = f.get() || any;
+        }
+        return any;
+    };
+    on_workers([](http::WorkerContext& ctx) {
+        http::drain_all(ctx);
+        return false;
+    });
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    while (std::chrono::steady_clock::now() < give_up &&
+           on_workers([](http::WorkerContext& ctx) { return http::busy(ctx); })) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
+    // Publishes already taken are written and answered before the connections end.
+    store->close();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50)); // their answers, posted
+    on_workers([](http::WorkerContext& ctx) {
+        http::close_all(ctx);
+        return false;
+    });
     for (auto& w : workers) {
         w->stop();
     }

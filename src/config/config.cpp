@@ -287,6 +287,10 @@ const std::array kSettings = {
     Setting{"server.cors_origins",
             [](Config& c, const Input& in) { c.server.cors_origins = in.strings(); }},
     Setting{"server.static", [](Config& c, const Input& in) { c.server.static_dir = in.string(); }},
+    Setting{"server.write_timeout_seconds",
+            [](Config& c, const Input& in) {
+                c.server.write_timeout_seconds = static_cast<unsigned>(in.integer(1, 3600));
+            }},
     Setting{"server.request_timeout_seconds",
             [](Config& c, const Input& in) {
                 c.server.request_timeout_seconds = static_cast<unsigned>(in.integer(1, 3600));

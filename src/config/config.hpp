@@ -21,9 +21,12 @@ struct ServerConfig {
     unsigned retry_ms = 3000;
     std::size_t max_body_bytes = 1048576;
     std::size_t slow_client_bytes = 1048576;
-    // Unsent bytes queued to all subscribers together above which a publish waits for them
-    // to drain before it is accepted (0: never wait). Flow control under overload.
+    // Unsent bytes queued to all of a worker's streams together (this budget split evenly
+    // between the workers) above which the streams furthest behind are cut (0: no budget).
+    // Publishers are never held for it.
     std::size_t max_queued_bytes = 33554432;
+    // A stream with unsent bytes whose writes make no progress for this long is closed.
+    unsigned write_timeout_seconds = 30;
     // SO_SNDBUF of a stream's socket (0: the kernel's own, growing as it sees fit).
     std::size_t stream_send_buffer_bytes = 262144;
     std::vector<std::string> cors_origins;

@@ -4,7 +4,6 @@
 
 #include <atomic>
 #include <cstddef>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -19,28 +18,53 @@
 
 namespace herald::http {
 
-class Connection;
+class SseStream;
 
-// A publish that waits for the subscribers to drain: its connection, its request (without
-// the body) and the event, not yet given to the hub.
-struct HeldPublish {
-    std::shared_ptr<Connection> connection;
-    Request request;
-    log::NewEvent event;
-    base::MonoClock::time_point started;
-};
-
-// The connections of one worker, as an intrusive list (prev_/next_ in Connection).
-class ConnectionList {
+// One client connection on a worker, whatever protocol it speaks. Worker thread only.
+// Sessions are owned by their pending operations (shared_ptr); the worker's list holds
+// them without owning them, from construction until close().
+class Session {
 public:
-    void link(Connection& c) noexcept;
-    void unlink(Connection& c) noexcept;
-    [[nodiscard]] std::size_t size() const noexcept { return size_; }
-    // Calls fn on each connection; fn must not unlink any connection but the one given.
-    template <typename Fn> void for_each(Fn&& fn);
+    Session() = default;
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+    virtual ~Session() = default;
+
+    // The worker's once-a-second sweep: deadlines, keep-alives.
+    virtual void on_tick(base::MonoClock::time_point now) = 0;
+    // Ends the connection now.
+    virtual void close() = 0;
+    // Calls fn on each open stream it carries.
+    virtual void for_each_stream(const std::function<void(SseStream&)>& fn) = 0;
+    // Shutdown has begun: end the streams, answer what has arrived with Connection: close,
+    // and let idle connections go after a short grace.
+    virtual void drain() = 0;
+    // Whether a request is being read or answered (shutdown waits for those).
+    [[nodiscard]] virtual bool busy() const = 0;
 
 private:
-    Connection* head_ = nullptr;
+    friend class ConnectionList;
+    Session* prev_ = nullptr;
+    Session* next_ = nullptr;
+};
+
+// The sessions of one worker, as an intrusive list.
+class ConnectionList {
+public:
+    void link(Session& c) noexcept;
+    void unlink(Session& c) noexcept;
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    // Calls fn on each session; fn must not unlink any session but the one given.
+    template <typename Fn> void for_each(Fn&& fn) {
+        for (Session* c = head_; c != nullptr;) {
+            Session* next = c->next_;
+            fn(*c);
+            c = next;
+        }
+    }
+
+private:
+    Session* head_ = nullptr;
     std::size_t size_ = 0;
 };
 
@@ -62,10 +86,14 @@ struct WorkerContext {
     std::shared_ptr<const auth::Authenticator> auth;
     // Every read of a request lands here first: a connection keeps no read buffer of its own.
     std::vector<char> scratch = std::vector<char>(64 * 1024);
-    // Publishes held while the subscribers are too far behind (server.max_queued_bytes),
-    // oldest first, and the timer that tries them again. Declared last: destroyed first.
-    std::deque<HeldPublish> held;
-    std::unique_ptr<net::asio::steady_timer> held_timer;
+    // The time every deadline of this worker's sessions is read from; tests replace it.
+    std::function<base::MonoClock::time_point()> clock = [] { return base::MonoClock::now(); };
+    // A trim_streams() is posted and has not run yet.
+    bool trim_scheduled = false;
+
+    [[nodiscard]] base::MonoClock::time_point now() const { return clock(); }
+    // This worker's share of server.max_queued_bytes (0: no budget).
+    [[nodiscard]] std::size_t queued_budget() const;
 };
 
 // Read-only after start, but for `draining`.
@@ -77,14 +105,15 @@ struct Services {
     std::atomic<bool> draining{false};
 };
 
-// The bytes queued to every worker's streams together, not yet written.
-std::uint64_t queued_bytes(const Services& services);
-
 // Accepts a connection on its worker: the entry point from net to http.
 void serve_connection(WorkerContext& ctx, net::Socket socket);
 // The worker's once-a-second sweep: timeouts and keep-alive comments.
 void sweep(WorkerContext& ctx, base::MonoClock::time_point now);
-// Ends every stream and connection of the worker (on its thread), for shutdown.
+// Shutdown, first step (on the worker's thread): every session drains (Session::drain).
+void drain_all(WorkerContext& ctx);
+// Whether any session of the worker still reads or answers a request.
+[[nodiscard]] bool busy(WorkerContext& ctx);
+// Shutdown, last step: ends every connection of the worker (on its thread).
 void close_all(WorkerContext& ctx);
 // Puts new tokens in force on the worker (on its thread) and closes the streams whose
 // credential no longer authenticates or whose read rights changed. Returns how many.

@@ -12,7 +12,7 @@
 
 #include "base/clock.hpp"
 #include "http/access.hpp"
-#include "http/connection.hpp"
+#include "http/sse_stream.hpp"
 #include "http/form.hpp"
 #include "sse/frame.hpp"
 
@@ -338,13 +338,13 @@ void gather_status(WorkerContext& origin, std::function<void(Response)> done) {
     for (WorkerContext* w : workers) {
         boost::asio::post(w->worker.io(), [g, w] {
             std::string part;
-            w->connections.for_each([&part](Connection& c) {
-                if (c.streaming()) {
+            w->connections.for_each([&part](Session& c) {
+                c.for_each_stream([&part](SseStream& s) {
                     if (!part.empty()) {
                         part += ',';
                     }
-                    c.append_status(part);
-                }
+                    s.append_status(part);
+                });
             });
             {
                 std::lock_guard lock(g->mu);

@@ -97,15 +97,18 @@ std::string_view reason_phrase(int status) noexcept {
     case 408: return "Request Timeout";
     case 409: return "Conflict";
     case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
     case 415: return "Unsupported Media Type";
+    case 417: return "Expectation Failed";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
     default: return "Unknown";
     }
 }
 
-std::string serialize(const Response& response, bool keep_alive) {
+std::string serialize(const Response& response, bool keep_alive, bool head_only) {
     std::string out;
     out.reserve(160 + response.body.size());
     out += "HTTP/1.1 ";
@@ -125,13 +128,15 @@ std::string serialize(const Response& response, bool keep_alive) {
         out += "\r\n";
     }
     // 204 and 304 carry no body, and a 304's length would be the unsent representation's.
-    if (response.status != 204 && response.status != 304) {
+    if (response.status != 204 && response.status != 304 && !response.no_length) {
         out += "Content-Length: ";
         out += std::to_string(response.body.size());
         out += "\r\n";
     }
     out += keep_alive ? "\r\n" : "Connection: close\r\n\r\n";
-    out += response.body;
+    if (!head_only) {
+        out += response.body;
+    }
     return out;
 }
 

@@ -37,6 +37,8 @@ struct Response {
     std::string content_type = "application/json";
     std::string body;
     std::vector<std::pair<std::string, std::string>> headers;
+    // No Content-Length: the answer to HEAD on a stream, whose length is not known.
+    bool no_length = false;
 };
 
 [[nodiscard]] Response json_error(int status, std::string_view message);
@@ -45,8 +47,10 @@ struct Response {
 [[nodiscard]] std::string mask_target(std::string_view target);
 // Escapes a string as a JSON string literal, quotes included.
 [[nodiscard]] std::string json_quote(std::string_view text);
-// The whole response, head and body.
-[[nodiscard]] std::string serialize(const Response& response, bool keep_alive);
+// The whole response, head and body; `head_only` (for HEAD) leaves the body out but keeps
+// the Content-Length a GET would have had.
+[[nodiscard]] std::string serialize(const Response& response, bool keep_alive,
+                                    bool head_only = false);
 [[nodiscard]] std::string_view reason_phrase(int status) noexcept;
 
 } // namespace herald::http

@@ -19,6 +19,9 @@ std::string_view reject_name(Reject reason) noexcept {
     case Reject::cors: return "cors";
     case Reject::duplicate_id: return "duplicate_id";
     case Reject::unavailable: return "unavailable";
+    case Reject::uri_too_long: return "uri_too_long";
+    case Reject::expectation_failed: return "expectation_failed";
+    case Reject::not_implemented: return "not_implemented";
     case Reject::count_: break;
     }
     return "unknown";

@@ -24,6 +24,9 @@ enum class Reject : std::uint8_t {
     cors,
     duplicate_id,
     unavailable,
+    uri_too_long,
+    expectation_failed,
+    not_implemented,
     count_
 };
 
@@ -46,9 +49,10 @@ struct alignas(64) WorkerStats {
     Counter connections_open{0}; // gauge, may be read while written
     Counter connections_total{0};
     Counter bytes_out{0};
-    Counter slow_disconnects{0};
-    Counter queued_bytes{0};  // gauge: bytes queued to this worker's streams, not yet written
-    Counter publish_holds{0}; // publishes that waited for the subscribers to catch up
+    Counter slow_disconnects{0};     // streams cut: more unsent bytes than their bound
+    Counter stalled_disconnects{0};  // streams cut: no write progress for write_timeout
+    Counter overload_disconnects{0}; // streams cut: furthest behind when memory ran short
+    Counter queued_bytes{0}; // gauge: bytes queued to this worker's streams, not yet written
     std::array<Counter, static_cast<std::size_t>(Reject::count_)> rejected{};
     std::array<Counter, kLatencyBuckets.size() + 1> publish_buckets{}; // last: +Inf
     Counter publish_count{0};

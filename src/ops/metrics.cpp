@@ -52,15 +52,25 @@ std::string render_metrics(const hub::Hub& hub,
     sample(out, "herald_events_replayed_total", hub.replayed());
     family(out, "herald_bytes_out_total", "counter", "Bytes written to clients.");
     sample(out, "herald_bytes_out_total", sum(workers, &S::bytes_out));
+    const std::uint64_t over_bound = sum(workers, &S::slow_disconnects);
+    const std::uint64_t stalled = sum(workers, &S::stalled_disconnects);
+    const std::uint64_t overload = sum(workers, &S::overload_disconnects);
     family(out, "herald_slow_consumer_disconnects_total", "counter",
-           "Subscribers disconnected for falling too far behind.");
-    sample(out, "herald_slow_consumer_disconnects_total", sum(workers, &S::slow_disconnects));
+           "Subscribers disconnected for falling too far behind, for any of the reasons below.");
+    sample(out, "herald_slow_consumer_disconnects_total", over_bound + stalled + overload);
+    family(out, "herald_slow_consumer_disconnects_by_reason_total", "counter",
+           "Subscribers disconnected for falling behind: over_bound (more unsent bytes than "
+           "server.slow_client_bytes), stalled (no write progress for "
+           "server.write_timeout_seconds), overload (furthest behind while all streams "
+           "together held more than server.max_queued_bytes).");
+    out +=
+        fmt::format("herald_slow_consumer_disconnects_by_reason_total{{reason=\"over_bound\"}} {}\n"
+                    "herald_slow_consumer_disconnects_by_reason_total{{reason=\"stalled\"}} {}\n"
+                    "herald_slow_consumer_disconnects_by_reason_total{{reason=\"overload\"}} {}\n",
+                    over_bound, stalled, overload);
     family(out, "herald_queued_bytes", "gauge",
            "Bytes queued to subscribers and not yet written, all streams together.");
     sample(out, "herald_queued_bytes", sum(workers, &S::queued_bytes));
-    family(out, "herald_publish_held_total", "counter",
-           "Publishes that waited for the subscribers to catch up (server.max_queued_bytes).");
-    sample(out, "herald_publish_held_total", sum(workers, &S::publish_holds));
 
     if (auto store = hub.store_figures()) {
         family(out, "herald_store_transactions_total", "counter",

@@ -167,7 +167,10 @@ describe('errors', () => {
             await withTimeout(Promise.all(Array.from({ length: 300 }, () => new Promise((resolve, reject) => {
                 const sock = net.connect(h.port, '127.0.0.1');
                 socks.push(sock);
-                const c = new Promise((r) => sock.on('close', r));
+                // Read what the hub says (a 408 before it closes), as a real client would.
+                let said = '';
+                sock.on('data', (d) => { said += d.toString('latin1'); });
+                const c = new Promise((r) => sock.on('close', () => r(said)));
                 closed.push(c);
                 sock.on('error', () => {});
                 sock.on('connect', () => { sock.write('GET /healthz HTTP/1.1\r\nHost: x\r\n'); resolve(); });
@@ -179,7 +182,11 @@ describe('errors', () => {
             const e = await waitData(survivor, 'during the stall');
             assert.equal(e.id, id);
             // And the hub closes all of them.
-            await withTimeout(Promise.all(closed), 20000, 'the hub to close 300 stalled connections');
+            const said = await withTimeout(Promise.all(closed), 20000, 'the hub to close 300 stalled connections');
+            for (const text of said) {
+                assert.match(text, /^HTTP\/1\.1 408 Request Timeout\r\n[^]*\r\n\r\n\{"error":"[^"]+"\}\n$/,
+                    `a stalled request was closed without its 408: ${JSON.stringify(text.slice(0, 80))}`);
+            }
         } finally {
             for (const s of socks) s.destroy();
         }

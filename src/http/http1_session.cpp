@@ -1,0 +1,628 @@
+// The HTTP/1.1 session: Beast's parser fed from the worker's scratch buffer, the checks
+// RFC 9112 asks of a server before it reads a body, answers written in order through the
+// write queue, and the SSE stream written with gathered writes straight from its queue.
+#include "http/http1_session.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <spdlog/spdlog.h>
+
+#include "http/form.hpp"
+
+namespace herald::http {
+
+namespace beast = boost::beast;
+using boost::system::error_code;
+
+namespace {
+
+// A connection idle between keep-alive requests is closed after this long.
+constexpr auto kIdleTimeout = std::chrono::seconds(60);
+// At shutdown, an idle keep-alive connection may still bring one request this long; it
+// is answered with Connection: close.
+constexpr auto kDrainGrace = std::chrono::milliseconds(1000);
+
+std::string lower_trimmed(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+        s.remove_prefix(1);
+    }
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+        s.remove_suffix(1);
+    }
+    std::string out(s);
+    std::transform(out.begin(), out.end(), out.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return out;
+}
+
+// The transfer codings of every Transfer-Encoding field, in order.
+template <typename Fields> std::vector<std::string> transfer_codings(const Fields& fields) {
+    std::vector<std::string> codings;
+    for (auto [it, end] = fields.equal_range(beast::http::field::transfer_encoding); it != end;
+         ++it) {
+        std::string_view value = it->value();
+        while (!value.empty()) {
+            const auto comma = value.find(',');
+            std::string coding = lower_trimmed(value.substr(0, comma));
+            // A coding's parameters (";q=...") do not change which coding it is.
+            if (auto semi = coding.find(';'); semi != std::string::npos) {
+                coding = lower_trimmed(coding.substr(0, semi));
+            }
+            if (!coding.empty()) {
+                codings.push_back(std::move(coding));
+            }
+            if (comma == std::string_view::npos) {
+                break;
+            }
+            value.remove_prefix(comma + 1);
+        }
+    }
+    return codings;
+}
+
+} // namespace
+
+// Alive only while a request is read. The bytes come from the worker's scratch buffer;
+// only what the parser has not consumed yet (a header split across reads, a pipelined
+// request) is kept here.
+struct Http1Session::Reader {
+    std::optional<beast::http::request_parser<beast::http::string_body>> parser;
+    std::string pending;
+    std::size_t consumed = 0; // bytes of this request the parser has taken
+    bool header_checked = false;
+    std::optional<HttpError> refused;
+    std::string detail;
+};
+
+Http1Session::Http1Session(WorkerContext& ctx, net::Socket socket)
+    : ctx_(ctx), sock_(std::move(socket), ctx.stats),
+      id_((static_cast<std::uint64_t>(ctx.worker.index()) << 48) | ++ctx.next_connection) {
+    ctx_.connections.link(*this);
+    net::WorkerStats::add(ctx_.stats.connections_total);
+    net::WorkerStats::add(ctx_.stats.connections_open);
+}
+
+Http1Session::~Http1Session() {
+    close();
+}
+
+void Http1Session::start() {
+    sock_.start();
+    draining_ = ctx_.services.draining.load(std::memory_order_relaxed);
+    deadline_ = request_deadline();
+    read_request(false);
+}
+
+base::MonoClock::time_point Http1Session::request_deadline() const {
+    return ctx_.now() + std::chrono::seconds(ctx_.services.config.server.request_timeout_seconds);
+}
+
+void Http1Session::close() {
+    if (state_ == State::closed) {
+        return;
+    }
+    state_ = State::closed;
+    if (stream_) {
+        stream_->unsubscribe(); // the stream object lives on with the session
+    }
+    sock_.close();
+    ctx_.connections.unlink(*this);
+    net::WorkerStats::sub(ctx_.stats.connections_open, 1);
+    out_.clear();
+    read_.reset();
+}
+
+// ---- reading ----
+
+// Between keep-alive requests, wait for the first byte without holding a read buffer.
+void Http1Session::wait_request() {
+    state_ = State::idle;
+    deadline_ = ctx_.now() +
+                (draining_ ? std::chrono::duration_cast<base::MonoClock::duration>(kDrainGrace)
+                           : std::chrono::duration_cast<base::MonoClock::duration>(kIdleTimeout));
+    sock_.await_readable([self = shared_from_this()](error_code ec) {
+        if (ec || self->state_ != State::idle) {
+            return;
+        }
+        self->deadline_ = self->request_deadline();
+        // Readable now: read at once rather than waiting for readiness a second time (one
+        // epoll round trip and one epoll_ctl less per keep-alive request).
+        self->read_request(true);
+    });
+}
+
+void Http1Session::read_request(bool readable) {
+    state_ = State::reading;
+    if (!read_) {
+        read_ = std::make_unique<Reader>();
+    }
+    Reader& r = *read_;
+    r.parser.emplace();
+    r.parser->header_limit(kHeaderLimit);
+    r.parser->body_limit(ctx_.services.config.server.max_body_bytes);
+    r.parser->eager(false); // stop after the header section: it is checked before the body
+    r.consumed = 0;
+    r.header_checked = false;
+    r.refused.reset();
+    if (!r.pending.empty()) {
+        // A pipelined request arrived with the previous one.
+        if (feed({})) {
+            on_request();
+            return;
+        }
+    }
+    if (readable) {
+        on_readable();
+    } else {
+        await_bytes();
+    }
+}
+
+void Http1Session::await_bytes() {
+    sock_.await_readable([self = shared_from_this()](error_code ec) {
+        if (self->state_ != State::reading) {
+            return;
+        }
+        if (ec) {
+            self->close();
+            return;
+        }
+        self->on_readable();
+    });
+}
+
+void Http1Session::on_readable() {
+    std::vector<char>& scratch = ctx_.scratch;
+    for (;;) {
+        std::size_t n = 0;
+        const net::Io io = sock_.read_some(scratch, n);
+        if (io == net::Io::blocked) {
+            await_bytes();
+            return;
+        }
+        if (io == net::Io::closed) {
+            close(); // the peer went away before a whole request arrived
+            return;
+        }
+        if (feed(std::string_view(scratch.data(), n))) {
+            on_request();
+            return;
+        }
+    }
+}
+
+bool Http1Session::feed(std::string_view bytes) {
+    Reader& r = *read_;
+    auto& parser = *r.parser;
+    if (!r.pending.empty()) {
+        r.pending.append(bytes);
+        bytes = r.pending;
+    }
+    std::size_t consumed = 0;
+    error_code ec;
+    while (!parser.is_done()) {
+        const std::size_t used =
+            parser.put(boost::asio::buffer(bytes.data() + consumed, bytes.size() - consumed), ec);
+        // Beast may take bytes (a whole start line, whole chunks) and still ask for more:
+        // what it took is gone from the input either way.
+        consumed += used;
+        r.consumed += used;
+        if (ec == beast::http::error::need_more) {
+            ec = {};
+            break;
+        }
+        if (ec) {
+            break;
+        }
+        if (parser.is_header_done() && !r.header_checked) {
+            r.header_checked = true;
+            if (!check_header()) {
+                break;
+            }
+        }
+        if (used == 0 || consumed == bytes.size()) {
+            break;
+        }
+    }
+    if (bytes.data() == r.pending.data()) {
+        r.pending.erase(0, consumed);
+    } else {
+        r.pending.assign(bytes.substr(consumed));
+    }
+    if (ec && !r.refused) {
+        if (ec == beast::http::error::header_limit) {
+            // Nothing taken yet: the request line itself never ended.
+            r.refused = r.consumed == 0 ? HttpError::uri_too_long : HttpError::header_too_large;
+        } else if (ec == beast::http::error::body_limit) {
+            r.refused = HttpError::body_too_large;
+            r.detail = std::to_string(ctx_.services.config.server.max_body_bytes) + " bytes";
+        } else {
+            r.refused = HttpError::malformed;
+            r.detail = ec.message();
+        }
+    }
+    return r.refused.has_value() || parser.is_done();
+}
+
+bool Http1Session::check_header() {
+    Reader& r = *read_;
+    const auto& msg = r.parser->get();
+    auto refuse_with = [&r](HttpError e) {
+        r.refused = e;
+        return false;
+    };
+    if (msg.version() >= 11 && msg.count(beast::http::field::host) != 1) {
+        return refuse_with(HttpError::missing_host);
+    }
+    if (msg.count(beast::http::field::transfer_encoding) > 0) {
+        // RFC 9112 6.1: a body's length is known only from a final chunked coding; read any
+        // other way, what follows would be taken for the next request (smuggling).
+        if (msg.count(beast::http::field::content_length) > 0) {
+            return refuse_with(HttpError::length_and_transfer);
+        }
+        if (msg.version() < 11) {
+            return refuse_with(HttpError::transfer_not_chunked);
+        }
+        const auto codings = transfer_codings(msg);
+        if (codings.empty() || codings.back() != "chunked" ||
+            std::count(codings.begin(), codings.end(), "chunked") != 1) {
+            return refuse_with(HttpError::transfer_not_chunked);
+        }
+        if (codings.size() > 1) {
+            return refuse_with(HttpError::transfer_coding_unknown);
+        }
+    }
+    if (auto it = msg.find(beast::http::field::expect); it != msg.end()) {
+        if (lower_trimmed(it->value()) != "100-continue" ||
+            msg.count(beast::http::field::expect) != 1) {
+            return refuse_with(HttpError::expectation_unsupported);
+        }
+        if (msg.version() >= 11 && !r.parser->is_done()) {
+            // The client waits for this before it sends the body. The socket has nothing
+            // else queued (one request at a time), so this short write goes out whole.
+            static const base::BufferRef kContinue =
+                base::BufferRef::copy_of("HTTP/1.1 100 Continue\r\n\r\n");
+            out_.push(kContinue);
+            std::size_t written = 0;
+            if (sock_.write(out_, written) != net::Io::done) {
+                out_.clear();
+                return refuse_with(HttpError::malformed); // cannot answer as asked
+            }
+        }
+    }
+    return true;
+}
+
+void Http1Session::on_request() {
+    if (state_ != State::reading) {
+        return;
+    }
+    Reader& r = *read_;
+    if (r.refused) {
+        refuse(*r.refused, r.detail);
+        return;
+    }
+    auto& msg = r.parser->get();
+    Request request;
+    request.method = std::string(msg.method_string());
+    request.target = std::string(msg.target());
+    if (request.target.empty() || request.target.front() != '/') {
+        refuse(HttpError::bad_target);
+        return;
+    }
+    const auto question = request.target.find('?');
+    request.path = decode_path(std::string_view(request.target).substr(0, question));
+    if (question != std::string::npos) {
+        for (auto& field : decode_form(std::string_view(request.target).substr(question + 1))) {
+            request.query.emplace_back(std::move(field.key), std::move(field.value));
+        }
+    }
+    if (auto it = msg.find(beast::http::field::content_type); it != msg.end()) {
+        request.content_type = std::string(it->value());
+    }
+    if (auto it = msg.find(beast::http::field::accept); it != msg.end()) {
+        request.accept = std::string(it->value());
+    }
+    if (auto it = msg.find("Last-Event-ID"); it != msg.end()) {
+        request.last_event_id = std::string(it->value());
+    }
+    if (auto it = msg.find(beast::http::field::authorization); it != msg.end()) {
+        request.authorization = std::string(it->value());
+    }
+    for (auto [it, end] = msg.equal_range(beast::http::field::cookie); it != end; ++it) {
+        if (request.cookie) {
+            *request.cookie += "; ";
+            *request.cookie += it->value();
+        } else {
+            request.cookie = std::string(it->value());
+        }
+    }
+    if (auto it = msg.find(beast::http::field::origin); it != msg.end()) {
+        request.origin = std::string(it->value());
+    }
+    if (auto it = msg.find(beast::http::field::if_none_match); it != msg.end()) {
+        request.if_none_match = std::string(it->value());
+    }
+    request.preflight = request.method == "OPTIONS" &&
+                        msg.find(beast::http::field::access_control_request_method) != msg.end();
+    request.keep_alive = msg.keep_alive();
+    request.body = std::move(msg.body());
+    keep_alive_ = request.keep_alive;
+    head_only_ = request.method == "HEAD";
+    state_ = State::waiting;
+    deadline_ = request_deadline();
+    handle_request(*this, std::move(request));
+}
+
+void Http1Session::refuse(HttpError error, std::string_view detail) {
+    keep_alive_ = false; // what follows a refused request cannot be trusted to be framed
+    head_only_ = false;
+    state_ = State::waiting;
+    respond(error_response(error, ctx_.stats, detail));
+}
+
+// ---- answering ----
+
+void Http1Session::respond(Response&& response) {
+    if (state_ != State::waiting) {
+        return;
+    }
+    draining_ = draining_ || ctx_.services.draining.load(std::memory_order_relaxed);
+    keep_alive_ = keep_alive_ && !draining_;
+    state_ = State::writing;
+    deadline_ =
+        ctx_.now() + std::chrono::seconds(ctx_.services.config.server.write_timeout_seconds);
+    out_.push(base::BufferRef::copy_of(serialize(response, keep_alive_, head_only_)));
+    write_out();
+}
+
+void Http1Session::write_out() {
+    std::size_t written = 0;
+    const net::Io io = sock_.write(out_, written);
+    if (written > 0) {
+        deadline_ =
+            ctx_.now() + std::chrono::seconds(ctx_.services.config.server.write_timeout_seconds);
+    }
+    if (io == net::Io::closed) {
+        close();
+        return;
+    }
+    if (io == net::Io::blocked) {
+        sock_.await_writable([self = shared_from_this()](error_code ec) {
+            if (self->state_ != State::writing) {
+                return;
+            }
+            if (ec) {
+                self->close();
+            } else {
+                self->write_out();
+            }
+        });
+        return;
+    }
+    after_response();
+}
+
+void Http1Session::after_response() {
+    if (!keep_alive_) {
+        linger();
+    } else if (read_ && !read_->pending.empty()) {
+        deadline_ = request_deadline();
+        read_request(false); // a pipelined request is waiting
+    } else {
+        read_.reset();
+        wait_request();
+    }
+}
+
+// After an answer that ends the connection: stop sending, then read and drop what the
+// client still sends until it closes, so that closing does not reset the connection under
+// the answer before the client has read it.
+void Http1Session::linger() {
+    state_ = State::lingering;
+    read_.reset();
+    deadline_ = request_deadline();
+    if (!sock_.shutdown_send()) {
+        close();
+        return;
+    }
+    watch_peer();
+}
+
+// Waits, holding no buffer, for the peer to close: a subscriber sends nothing after its
+// request, and a lingering connection only drains what the client still sends.
+void Http1Session::watch_peer() {
+    sock_.await_readable([self = shared_from_this(), watched = state_](error_code ec) {
+        if (self->state_ != watched) {
+            return;
+        }
+        if (ec || !self->discard_input()) {
+            self->close();
+            return;
+        }
+        self->watch_peer();
+    });
+}
+
+bool Http1Session::discard_input() {
+    // Bounded, so a client that never stops sending cannot hold the worker.
+    for (int reads = 0; reads < 16; ++reads) {
+        std::size_t n = 0;
+        const net::Io io = sock_.read_some(ctx_.scratch, n);
+        if (io == net::Io::blocked) {
+            return true;
+        }
+        if (io == net::Io::closed) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// ---- streaming ----
+
+void Http1Session::open_stream(const Request& request, Subscription&& subscription,
+                               auth::PrincipalPtr who) {
+    if (state_ != State::waiting) {
+        return;
+    }
+    state_ = State::streaming;
+    read_.reset(); // an idle subscriber holds no read buffer
+    if (const std::size_t sndbuf = ctx_.services.config.server.stream_send_buffer_bytes;
+        sndbuf > 0) {
+        // A fixed kernel send buffer instead of one that grows to megabytes: what a stream
+        // has not yet sent stays in its own queue, where slow_client_bytes and
+        // max_queued_bytes see it, and the latency under load stays bounded.
+        sock_.set_send_buffer(sndbuf);
+    }
+    stream_ = std::make_unique<SseStream>(ctx_, *this, std::move(who), sock_.remote(), id_);
+    auto resume = stream_->subscribe(std::move(subscription.interest), subscription.last_event_id);
+    std::string head = "HTTP/1.1 200 OK\r\n"
+                       "Server: herald\r\n"
+                       "Content-Type: text/event-stream; charset=utf-8\r\n";
+    for (const auto& [name, value] : stream_headers(ctx_.services, request, resume)) {
+        head += name;
+        head += ": ";
+        head += value;
+        head += "\r\n";
+    }
+    head += "Connection: close\r\n\r\n";
+    watch_peer();
+    stream_->start(head);
+}
+
+void Http1Session::stream_ready(SseStream& /*stream*/) {
+    if (state_ == State::streaming && !write_blocked_) {
+        write_stream();
+    }
+}
+
+void Http1Session::stream_ended(SseStream& /*stream*/) {
+    close();
+}
+
+void Http1Session::write_stream() {
+    for (;;) {
+        std::size_t written = 0;
+        const net::Io io = sock_.write(stream_->queue(), written,
+                                       [this](const base::BufferRef& f) { stream_->sent(f); });
+        const bool more = written > 0 && stream_->progressed(ctx_.now());
+        if (io == net::Io::closed) {
+            close();
+            return;
+        }
+        if (io == net::Io::blocked) {
+            write_blocked_ = true;
+            sock_.await_writable([self = shared_from_this()](error_code ec) {
+                self->write_blocked_ = false;
+                if (self->state_ != State::streaming) {
+                    return;
+                }
+                if (ec) {
+                    self->close();
+                } else {
+                    self->write_stream();
+                }
+            });
+            return;
+        }
+        if (!more) {
+            return;
+        }
+    }
+}
+
+// ---- the sweep and shutdown ----
+
+void Http1Session::on_tick(base::MonoClock::time_point now) {
+    switch (state_) {
+    case State::reading:
+        if (now >= deadline_) {
+            // A request that started but never finished: say so before closing.
+            const bool started = read_ && (read_->consumed > 0 || !read_->pending.empty());
+            if (started) {
+                refuse(HttpError::timeout);
+            } else {
+                ctx_.stats.reject(net::Reject::timeout);
+                close();
+            }
+        }
+        break;
+    case State::idle:
+    case State::waiting:
+    case State::writing:
+    case State::lingering:
+        if (now >= deadline_) {
+            close();
+        }
+        break;
+    case State::streaming:
+        if (stream_) {
+            stream_->on_tick(now);
+        }
+        break;
+    case State::closed: break;
+    }
+}
+
+void Http1Session::for_each_stream(const std::function<void(SseStream&)>& fn) {
+    if (state_ == State::streaming && stream_ && !stream_->ended()) {
+        fn(*stream_);
+    }
+}
+
+void Http1Session::drain() {
+    draining_ = true;
+    const bool nothing_yet =
+        state_ == State::reading && read_ && read_->consumed == 0 && read_->pending.empty();
+    switch (state_) {
+    case State::reading:
+        if (nothing_yet) {
+            // Accepted, but no byte of a request yet: as good as idle.
+            deadline_ = std::min(
+                deadline_,
+                ctx_.now() + std::chrono::duration_cast<base::MonoClock::duration>(kDrainGrace));
+        }
+        break;
+    case State::idle:
+        // One more request may already be on its way: give it a moment, answer it with
+        // Connection: close, and close the quiet ones after.
+        deadline_ = std::min(
+            deadline_,
+            ctx_.now() + std::chrono::duration_cast<base::MonoClock::duration>(kDrainGrace));
+        break;
+    case State::streaming:
+        // What is queued goes out if the socket takes it; then the stream ends with a FIN.
+        if (!write_blocked_) {
+            write_stream();
+        }
+        if (state_ == State::streaming) {
+            stream_->unsubscribe();
+            linger();
+        }
+        break;
+    default: break; // a request in progress is answered, with Connection: close
+    }
+}
+
+bool Http1Session::busy() const {
+    if (state_ == State::idle) {
+        return draining_ && ctx_.now() < deadline_; // its grace for one last request
+    }
+    if (state_ == State::reading && read_ && read_->consumed == 0 && read_->pending.empty()) {
+        return !draining_ || ctx_.now() < deadline_;
+    }
+    return state_ == State::reading || state_ == State::waiting || state_ == State::writing;
+}
+
+// ---- worker entry points ----
+
+void serve_connection(WorkerContext& ctx, net::Socket socket) {
+    std::make_shared<Http1Session>(ctx, std::move(socket))->start();
+}
+
+} // namespace herald::http

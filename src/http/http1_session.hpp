@@ -1,0 +1,99 @@
+// An HTTP/1.1 connection: it reads requests (keep-alive and pipelining included) with
+// Beast's parser, hands each to the router and writes the answers in order; a GET
+// /events turns it into the carrier of one SSE stream for the rest of its life.
+// Every method runs on the worker's thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "http/errors.hpp"
+#include "http/router.hpp"
+#include "http/sse_stream.hpp"
+#include "net/stream_socket.hpp"
+#include "net/write_queue.hpp"
+
+namespace herald::http {
+
+class Http1Session final : public Session,
+                           public Exchange,
+                           public StreamCarrier,
+                           public std::enable_shared_from_this<Http1Session> {
+public:
+    // The header section's limit; a request line alone over it is 414.
+    static constexpr std::size_t kHeaderLimit = 8 * 1024;
+
+    Http1Session(WorkerContext& ctx, net::Socket socket);
+    ~Http1Session() override;
+
+    void start();
+
+    // Session
+    void on_tick(base::MonoClock::time_point now) override;
+    void close() override;
+    void for_each_stream(const std::function<void(SseStream&)>& fn) override;
+    void drain() override;
+    [[nodiscard]] bool busy() const override;
+
+    // Exchange
+    [[nodiscard]] WorkerContext& context() noexcept override { return ctx_; }
+    void respond(Response&& response) override;
+    void open_stream(const Request& request, Subscription&& subscription,
+                     auth::PrincipalPtr who) override;
+    [[nodiscard]] bool waiting() const noexcept override { return state_ == State::waiting; }
+    [[nodiscard]] std::shared_ptr<Exchange> hold() override { return shared_from_this(); }
+    [[nodiscard]] std::string remote_address() const override { return sock_.remote_address(); }
+    [[nodiscard]] std::uint16_t remote_port() const override { return sock_.remote_port(); }
+
+    // StreamCarrier
+    void stream_ready(SseStream& stream) override;
+    void stream_ended(SseStream& stream) override;
+
+private:
+    struct Reader; // the parser and the bytes it has not consumed; alive while reading
+    enum class State : std::uint8_t {
+        idle,      // between requests, holding no buffer
+        reading,   // a request is arriving
+        waiting,   // the router answers later (a publish settling, /status gathering)
+        writing,   // an answer is being written
+        streaming, // an SSE stream
+        lingering, // the answer ended the connection: drain what the client still sends
+        closed,
+    };
+
+    void wait_request();
+    void read_request(bool readable);
+    void await_bytes();
+    void on_readable();
+    // Feeds bytes to the parser: true once a whole request is parsed (or refused, with
+    // the refusal under way).
+    [[nodiscard]] bool feed(std::string_view bytes);
+    // The header section has arrived: refuses what must not be read (smuggling shapes,
+    // no Host) and answers Expect: 100-continue. False when the request was refused.
+    [[nodiscard]] bool check_header();
+    void on_request();
+    void refuse(HttpError error, std::string_view detail = {});
+    void write_out();
+    void after_response();
+    void linger();
+    void watch_peer();
+    [[nodiscard]] bool discard_input();
+    void write_stream();
+    [[nodiscard]] base::MonoClock::time_point request_deadline() const;
+
+    WorkerContext& ctx_;
+    net::StreamSocket sock_;
+    net::WriteQueue out_; // answers being written
+    std::unique_ptr<Reader> read_;
+    std::unique_ptr<SseStream> stream_;
+    State state_ = State::idle;
+    bool keep_alive_ = true; // of the request being answered
+    bool head_only_ = false; // the request being answered is a HEAD
+    bool write_blocked_ = false;
+    bool draining_ = false;
+    base::MonoClock::time_point deadline_{};
+    std::uint64_t id_ = 0;
+};
+
+} // namespace herald::http

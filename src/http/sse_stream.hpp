@@ -1,0 +1,122 @@
+// One SSE stream, whatever carries it (an HTTP/1.1 connection today, an HTTP/2 stream
+// later): the hub's subscriber, its queue of frames, the replay paced into that queue, and
+// the rules that cut a stream that falls behind. Every call happens on its worker's thread.
+//
+// Flow control (docs/architecture.md, "Slow subscribers"): a stream is cut, never waited
+// for, when its unsent bytes (replay included) pass server.slow_client_bytes, when its
+// writes make no progress for server.write_timeout_seconds, or when its worker's streams
+// together hold more than their share of server.max_queued_bytes and it is among those
+// furthest behind. Publishers are never held for subscribers.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "auth/authenticator.hpp"
+#include "base/clock.hpp"
+#include "base/shared_buffer.hpp"
+#include "hub/subscriber.hpp"
+#include "log/event.hpp"
+#include "net/write_queue.hpp"
+
+namespace herald::http {
+
+struct WorkerContext;
+class SseStream;
+
+// What carries a stream to its client. Implemented by each protocol's session.
+class StreamCarrier {
+public:
+    // The stream queued frames: write stream.queue() now, or soon if the transport is busy.
+    virtual void stream_ready(SseStream& stream) = 0;
+    // The stream decided to end (cut for falling behind, its credential expired or revoked):
+    // stop writing and close it. Called once; never from inside deliver().
+    virtual void stream_ended(SseStream& stream) = 0;
+
+protected:
+    ~StreamCarrier() = default;
+};
+
+class SseStream final : public hub::Subscriber {
+public:
+    enum class End : std::uint8_t { over_bound, stalled, overload, expired, revoked };
+
+    SseStream(WorkerContext& ctx, StreamCarrier& carrier, auth::PrincipalPtr who,
+              std::string remote, std::uint64_t id);
+    ~SseStream() override;
+    SseStream(const SseStream&) = delete;
+    SseStream& operator=(const SseStream&) = delete;
+
+    // Registers with the worker's shard for live events, then takes the replay after
+    // `last_event_id`. Returns the value of the Last-Event-ID response header, if any.
+    std::optional<std::string> subscribe(hub::Interest interest,
+                                         const std::optional<std::string>& last_event_id);
+    // Queues `head` (the carrier's response head; empty where the protocol sends headers
+    // apart), the retry: line and the start of the replay, and asks the carrier to write.
+    void start(std::string_view head);
+    // Leaves the hub; nothing is delivered after. Safe to call more than once.
+    void unsubscribe();
+
+    // hub::Subscriber
+    void deliver(const log::Event& event) override;
+    void flush() override;
+
+    // The frames to write, oldest first. The carrier writes from it, calls sent() for each
+    // frame written whole and progressed() after each write that moved bytes.
+    [[nodiscard]] net::WriteQueue& queue() noexcept { return queue_; }
+    void sent(const base::BufferRef& frame);
+    // After a write moved bytes: refills the queue from the replay (or the events that
+    // arrived during it); true when it queued more.
+    bool progressed(base::MonoClock::time_point now);
+
+    // Once a second: keep-alive comments, the write-progress timeout, a JWT's expiry.
+    void on_tick(base::MonoClock::time_point now);
+    // Under new tokens: false (and the stream ended) when its caller may no longer read
+    // what it reads now.
+    bool recheck(const auth::Authenticator& auth);
+    // Cuts the stream for the reason given (counted, logged) and tells the carrier.
+    void end(End why);
+    [[nodiscard]] bool ended() const noexcept { return ended_; }
+
+    // Bytes the client has not received yet: queued, and arrived during the replay. The
+    // frame being written is not counted, so that one large event never cuts a stream.
+    [[nodiscard]] std::size_t unsent() const noexcept;
+    [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
+    // This stream's entry in /status: "id": {"remote", "connectedAt", "lastEventId", "topics"}.
+    void append_status(std::string& out) const;
+
+private:
+    void push(base::BufferRef frame);
+    void refill();
+
+    WorkerContext& ctx_;
+    StreamCarrier& carrier_;
+    auth::PrincipalPtr principal_;
+    std::string remote_;
+    std::uint64_t id_;
+    std::int64_t connected_at_ms_;
+
+    net::WriteQueue queue_;
+    // The replay not yet queued, paced so that the queue stays short.
+    std::vector<log::EventPtr> replay_;
+    std::size_t replay_next_ = 0;
+    // Live events that arrived while the replay was still being queued.
+    std::vector<base::BufferRef> parked_;
+    std::size_t parked_bytes_ = 0;
+
+    base::BufferRef last_frame_; // the last event frame written, for /status
+    base::MonoClock::time_point last_progress_{};
+    bool subscribed_ = false;
+    bool started_ = false;
+    bool over_bound_ = false; // found in deliver(), acted on in flush()
+    bool ended_ = false;
+};
+
+// Cuts the worker's streams furthest behind until its streams together hold no more than
+// its share of server.max_queued_bytes. Run from its own handler, never inside a delivery.
+void trim_streams(WorkerContext& ctx);
+
+} // namespace herald::http

@@ -1,0 +1,90 @@
+// The stream socket's system calls: read_some and gathered write_some, non-blocking.
+#include "net/stream_socket.hpp"
+
+#include <array>
+
+namespace herald::net {
+
+using boost::system::error_code;
+
+namespace {
+
+bool would_block(const error_code& ec) {
+    return ec == asio::error::would_block || ec == asio::error::try_again;
+}
+
+} // namespace
+
+StreamSocket::StreamSocket(Socket socket, WorkerStats& stats)
+    : socket_(std::move(socket)), stats_(stats) {}
+
+void StreamSocket::start() {
+    error_code ec;
+    socket_.set_option(tcp::no_delay(true), ec);
+    socket_.non_blocking(true, ec);
+}
+
+Io StreamSocket::read_some(std::span<char> buf, std::size_t& n) {
+    error_code ec;
+    n = socket_.read_some(asio::buffer(buf.data(), buf.size()), ec);
+    if (would_block(ec)) {
+        return Io::blocked;
+    }
+    if (ec || n == 0) {
+        return Io::closed;
+    }
+    return Io::done;
+}
+
+Io StreamSocket::write_some(WriteQueue& queue, std::size_t& n) {
+    std::array<asio::const_buffer, WriteQueue::kMaxGather> bufs;
+    const std::size_t count = queue.gather(bufs);
+    error_code ec;
+    n = socket_.write_some(std::span<const asio::const_buffer>(bufs.data(), count), ec);
+    if (would_block(ec)) {
+        return Io::blocked;
+    }
+    if (ec) {
+        return Io::closed;
+    }
+    return n > 0 ? Io::done : Io::blocked;
+}
+
+bool StreamSocket::shutdown_send() {
+    error_code ec;
+    socket_.shutdown(Socket::shutdown_send, ec);
+    return !ec;
+}
+
+void StreamSocket::set_send_buffer(std::size_t bytes) {
+    error_code ec;
+    socket_.set_option(asio::socket_base::send_buffer_size(static_cast<int>(bytes)), ec);
+}
+
+void StreamSocket::close() {
+    error_code ec;
+    socket_.close(ec);
+}
+
+std::string StreamSocket::remote() const {
+    error_code ec;
+    const auto ep = socket_.remote_endpoint(ec);
+    if (ec) {
+        return "unknown";
+    }
+    return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+std::string StreamSocket::remote_address() const {
+    error_code ec;
+    const auto ep = socket_.remote_endpoint(ec);
+    return ec ? std::string("-") : ep.address().to_string();
+}
+
+std::uint16_t StreamSocket::remote_port() const {
+    error_code ec;
+    const auto ep = socket_.remote_endpoint(ec);
+    return ec ? 0 : ep.port();
+}
+
+} // namespace herald::net
