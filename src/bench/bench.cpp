@@ -19,6 +19,7 @@
 #include "bench/measure.hpp"
 #include "bench/publishers.hpp"
 #include "bench/shared.hpp"
+#include "bench/stalled.hpp"
 #include "bench/subscribers.hpp"
 
 namespace herald::bench {
@@ -40,6 +41,8 @@ struct Results {
     double harness_cpu_s = 0;
     double drain_s = 0;
     ChurnResult churn;
+    int stalled = 0;        // stalled subscribers opened
+    int stalled_closed = 0; // of them, closed by the server by the end of the run
 };
 
 Address resolve(const Endpoint& e, const char* what) {
@@ -132,6 +135,11 @@ void print_table(const Options& o, const Results& r) {
             format_ns(r.churn.head.percentile(0.99)).c_str());
         row("churn", b);
     }
+    if (o.stalled > 0) {
+        std::snprintf(b, sizeof b, "%d opened, %d closed by the server", r.stalled,
+                      r.stalled_closed);
+        row("stalled subscribers", b);
+    }
     std::snprintf(b, sizeof b, "%.2f s", r.drain_s);
     row("drain wait", b);
     if (r.server_cpu_s >= 0) {
@@ -170,7 +178,7 @@ void print_json(const Options& o, const Results& r, bool clean) {
         "\"server_cpu_s\":%.3f,\"harness_cpu_s\":%.3f,"
         "\"churn\":{\"rate\":%.1f,\"connects\":%" PRIu64 ",\"failures\":%" PRIu64
         ",\"connects_per_s\":%.1f,\"head_ns\":{\"p50\":%" PRIu64 ",\"p99\":%" PRIu64
-        ",\"max\":%" PRIu64 "}},\"clean\":%s}\n",
+        ",\"max\":%" PRIu64 "}},\"stalled\":%d,\"stalled_closed\":%d,\"clean\":%s}\n",
         json_string(o.label).c_str(), o.subscribers, o.topics, o.processes, r.connected, r.failed,
         r.connect_s, per_second(r.connected, r.connect_s), o.idle ? "true" : "false", o.publishers,
         o.rate, o.payload, r.publish_s, r.publishes, r.publish_errors,
@@ -182,8 +190,8 @@ void print_json(const Options& o, const Results& r, bool clean) {
         t.duplicates, t.malformed, t.stray, t.disconnected, r.before.rss_kb, r.after.rss_kb, per,
         r.server_cpu_s, r.harness_cpu_s, o.churn, r.churn.connects, r.churn.failures,
         per_second(static_cast<double>(r.churn.connects), r.churn.seconds),
-        r.churn.head.percentile(0.5), r.churn.head.percentile(0.99), r.churn.head.max(),
-        clean ? "true" : "false");
+        r.churn.head.percentile(0.5), r.churn.head.percentile(0.99), r.churn.head.max(), r.stalled,
+        r.stalled_closed, clean ? "true" : "false");
 }
 
 // Bits for the acknowledgement bitmaps: enough for the run at the rate asked, or for an
@@ -238,6 +246,7 @@ int run(Options o) {
     const int per_process = (o.subscribers + o.processes - 1) / o.processes;
     const std::uint64_t churn_fds = o.churn > 0 ? 4096 : 0;
     const std::uint64_t parent_fds = static_cast<std::uint64_t>(o.publishers) + churn_fds + 32 +
+                                     static_cast<std::uint64_t>(o.stalled) +
                                      (o.processes == 1 ? static_cast<std::uint64_t>(per_process) +
                                                              static_cast<std::uint64_t>(o.threads)
                                                        : 0);
@@ -356,6 +365,15 @@ int run(Options o) {
     std::atomic<bool> stop_publishing{false};
     std::int64_t publish_start = 0;
     std::unique_ptr<Churn> churn;
+    Stalled stalled;
+    if (o.stalled > 0) {
+        if (int failures = stalled.open(o.stalled, plan, sub_addr); failures > 0) {
+            std::fprintf(stderr,
+                         "herald bench: %d stalled subscriber(s) could not open; first: %s\n",
+                         failures, stalled.first_failure().c_str());
+        }
+        r.stalled = stalled.opened();
+    }
     if (!o.idle) {
         for (int p = 0; p < o.publishers; ++p) {
             pubs.push_back(
@@ -451,6 +469,7 @@ int run(Options o) {
         }
         r.drain_s = static_cast<double>(now_ns() - drain0) / 1e9;
     }
+    r.stalled_closed = stalled.closed_by_server();
 
     // The tally: every subscriber process counts its own and reports through shared memory.
     stop_subscribers(Phase::tally);

@@ -172,6 +172,9 @@ Plan make_plan(Options& o) {
     if (o.payload < 0 || o.payload > 1 << 20) {
         bad("--payload must be 0..1048576");
     }
+    if (o.stalled < 0 || o.stalled > 10000) {
+        bad("--stalled must be between 0 and 10000");
+    }
     if (o.rate < 0 || o.duration < 0 || o.churn < 0 || o.churn_hold_ms < 0 || o.settle < 0 ||
         o.drain < 0) {
         bad("--rate, --duration, --churn, --churn-hold, --settle and --drain must be 0 or more");

@@ -33,6 +33,7 @@ struct Options {
     int payload = 64;
     bool idle = false;
 
+    int stalled = 0;  // extra subscribers that never read (not counted in the results)
     double churn = 0; // extra connections opened and closed per second while publishing
     double churn_hold_ms = 100;
 

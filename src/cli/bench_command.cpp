@@ -73,6 +73,10 @@ CLI::App* add_bench_command(CLI::App& app, bench::Options& o) {
                         "Also open and close this many extra subscriber connections per second "
                         "while publishing"),
           pubs);
+    group(b->add_option("--stalled", o.stalled,
+                        "Also open this many subscribers that never read (small receive "
+                        "buffer); reported apart: how many the server closed"),
+          pubs);
     group(b->add_option("--churn-hold", o.churn_hold_ms,
                         "Milliseconds each churn connection stays after its response head"),
           pubs);

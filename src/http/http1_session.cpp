@@ -501,7 +501,10 @@ void Http1Session::stream_ready(SseStream& /*stream*/) {
     }
 }
 
-void Http1Session::stream_ended(SseStream& /*stream*/) {
+void Http1Session::stream_ended(SseStream& stream) {
+    if (stream.cut()) {
+        sock_.abort();
+    }
     close();
 }
 

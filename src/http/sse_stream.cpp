@@ -199,6 +199,7 @@ void SseStream::end(End why) {
         return;
     }
     ended_ = true;
+    cut_ = why == End::over_bound || why == End::stalled || why == End::overload;
     const auto& server = ctx_.services.config.server;
     switch (why) {
     case End::over_bound:

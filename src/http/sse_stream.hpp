@@ -80,6 +80,9 @@ public:
     // Cuts the stream for the reason given (counted, logged) and tells the carrier.
     void end(End why);
     [[nodiscard]] bool ended() const noexcept { return ended_; }
+    // Whether it ended for falling behind (its carrier then resets the connection: what
+    // the client has not read is dropped at once rather than kept in kernel buffers).
+    [[nodiscard]] bool cut() const noexcept { return cut_; }
 
     // Bytes the client has not received yet: queued, and arrived during the replay. The
     // frame being written is not counted, so that one large event never cuts a stream.
@@ -113,6 +116,7 @@ private:
     bool started_ = false;
     bool over_bound_ = false; // found in deliver(), acted on in flush()
     bool ended_ = false;
+    bool cut_ = false;
 };
 
 // Cuts the worker's streams furthest behind until its streams together hold no more than

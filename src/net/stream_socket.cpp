@@ -66,6 +66,12 @@ void StreamSocket::close() {
     socket_.close(ec);
 }
 
+void StreamSocket::abort() {
+    error_code ec;
+    socket_.set_option(asio::socket_base::linger(true, 0), ec);
+    socket_.close(ec);
+}
+
 std::string StreamSocket::remote() const {
     error_code ec;
     const auto ep = socket_.remote_endpoint(ec);

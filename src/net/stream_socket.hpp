@@ -54,6 +54,9 @@ public:
     [[nodiscard]] bool shutdown_send();
     void set_send_buffer(std::size_t bytes);
     void close();
+    // Closes with a reset (SO_LINGER 0): unsent bytes are dropped now, not kept by the
+    // kernel for a peer that does not read.
+    void abort();
     [[nodiscard]] bool is_open() const { return socket_.is_open(); }
     // "address:port" of the peer, or "unknown".
     [[nodiscard]] std::string remote() const;

@@ -90,7 +90,7 @@ const JSON_KEYS = ['label', 'subscribers', 'topics', 'processes', 'connected', '
     'deliveries_per_s', 'bytes_received', 'latency_ns', 'publish_rtt_ns', 'missing',
     'subscribers_missing', 'duplicates', 'malformed', 'unacknowledged', 'disconnected',
     'rss_before_kb', 'rss_after_kb', 'bytes_per_subscriber', 'server_cpu_s',
-    'harness_cpu_s', 'churn', 'clean'];
+    'harness_cpu_s', 'churn', 'stalled', 'stalled_closed', 'clean'];
 
 function expectOrdered(obj, keys, what) {
     for (const k of keys) assert.equal(typeof obj[k], 'number', `${what}.${k} is not a number: ${JSON.stringify(obj)}`);
@@ -308,6 +308,19 @@ describe('herald bench against herald', () => {
             assert.ok(j.churn.head_ns.p50 > 0, JSON.stringify(j.churn));
             expectOrdered(j.churn.head_ns, ['p50', 'p99', 'max'], 'churn.head_ns');
         });
+    });
+
+    test('--stalled 3: extra subscribers never read; the hub cuts them, the others lose nothing', T, async () => {
+        await withHerald(async (h) => {
+            const r = await bench(['--url', h.url, '--subscribers', '5', '--stalled', '3',
+                '--publishers', '2', '--rate', '400', '--duration', '2', '--payload', '4000',
+                '--drain', '2', '--json'], { ms: 60000 });
+            const j = expectRun(r, 0);
+            expectFields(j, { ...CLEAN, subscribers: 5, connected: 5, stalled: 3, stalled_closed: 3 });
+            assert.equal(j.deliveries, 5 * j.publishes, 'the stalled subscribers are not counted');
+            const m = await getMetrics(h.url);
+            assert.equal(m.sum('herald_slow_consumer_disconnects_total'), 3, m.text.match(/herald_slow[^\n]*/g)?.join('\n'));
+        }, { env: { HERALD_SERVER_SLOW_CLIENT_BYTES: '262144' } });
     });
 
     test('--header carries a token; without it every subscriber is refused with 401', T, async () => {
@@ -637,6 +650,7 @@ describe('herald bench usage', () => {
         [['--pub-body', '{nope}'], '--pub-body'],
         [['--bogus'], '--bogus'],
         [['--processes', '0'], '--processes'],
+        [['--stalled', '-1'], '--stalled'],
     ];
     for (const [args, option] of bad) {
         test(`${args.join(' ')}: exit 2 naming ${option}`, T, async () => {

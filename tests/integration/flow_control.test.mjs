@@ -167,6 +167,11 @@ describe('20 clients resuming 4.8 MB without reading (the reported attack)', () 
             // The non-reading resumers hold at most their share of the replay: none is over
             // the bound, and none has waited 30 s yet.
             const m = await getMetrics(hub.url);
+            // Each replay is fed 64 KiB at a time as its client reads: 20 clients that
+            // never read hold about 20 x 64 KiB, not 20 x 4.8 MB.
+            const cap = 20 * (64 * 1024 + 2 * (HISTORY_EVENT_BYTES + 100));
+            assert.ok(m.has('herald_queued_bytes') && m.sum('herald_queued_bytes') <= cap,
+                `herald_queued_bytes is ${m.sum('herald_queued_bytes')} with 20 non-reading resumers (at most ${cap} expected)`);
             assert.equal(m.sum('herald_slow_consumer_disconnects_total'), 0,
                 `streams were cut: ${m.text.split('\n').filter((l) => l.startsWith('herald_slow_consumer')).join('; ')}`);
         } finally {
@@ -355,5 +360,11 @@ describe('the settings behind flow control', () => {
             assert.ok(r.output.includes(key), `${name}=${value} does not name ${key}: ${r.output}`);
             assert.ok(!/listening on/.test(r.output), `${name}=${value}: herald listened before refusing`);
         });
+        // And the valid ones start.
+        for (const [name, value] of [['HERALD_SERVER_WRITE_TIMEOUT_SECONDS', '1'], ['HERALD_SERVER_WRITE_TIMEOUT_SECONDS', '3600']]) {
+            const hub = await startHerald({ threads: 1, env: { [name]: value } });
+            const code = await hub.stop();
+            assert.equal(code, 0, `${name}=${value}: exit ${code}`);
+        }
     });
 });
