@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startHerald, openStream, request, sleep } from './harness.mjs';
 import { eventsPath, publishOk, uniqueTopic, waitUntil, spawnHerald, withTimeout } from './util.mjs';
-import { cleanEnv, makeTempDir } from './auth.mjs';
+import { bearer, cleanEnv, makeTempDir, tokenEntry, writeConfig } from './auth.mjs';
 
 // The restart group's retry: (ms). Above every library's own default delay (1000 to 3000 ms;
 // extended-eventsource's 5000 is set lower in its adapter), so a library that ignored the
@@ -25,6 +25,8 @@ export const RESTART_RETRY_MS = 3500;
 // The keep-alive group's comment interval (s) and how long its clients stay idle (ms).
 const KEEPALIVE_SECONDS = 1;
 const IDLE_MS = 3200;
+// How long a client whose subscription was refused is watched for another try (ms).
+const REFUSED_WATCH_MS = 4500;
 
 const T = { timeout: 60000 };
 
@@ -53,11 +55,14 @@ async function waitClient(c, pred, what, ms = 10000) {
     }, { ms, every: 50, what, describe: () => summarize(last) });
 }
 
+const trapsOf = (lib, group) => (lib.traps ?? []).filter((t) => t.group === group);
+
 // Waits until the hub counts `n` subscribers on `topic` (so a publish now must reach them).
-async function waitSubscribed(hub, topic, n = 1, ms = 10000) {
+// `headers`: an admin's credentials, once auth is on.
+async function waitSubscribed(hub, topic, { n = 1, ms = 10000, headers = {} } = {}) {
     let last;
     await waitUntil(async () => {
-        const r = await request(`${hub.url}/topics`);
+        const r = await request(`${hub.url}/topics`, { headers });
         last = r.body;
         if (r.status !== 200) return false;
         const t = JSON.parse(r.body).topics.find((x) => x.topic === topic);
@@ -296,6 +301,98 @@ export function defineClientSuites(clients, env) {
         }
     });
 
+    describe('tokens', () => {
+        const READER = 'reader-secret';
+        const BACKEND = 'backend-secret';
+        const admin = bearer(BACKEND);
+        let dir;
+        let hub;
+        let binding;
+        const runs = new Map(); // `${name}` (a good token), `${name}#401`, `${name}#401#${variant}`
+        before(async () => {
+            dir = makeTempDir('herald-clients-tokens-');
+            const config = writeConfig(dir, 'herald.toml', {
+                auth: { tokens: [tokenEntry(READER, { subscribe: ['*'] }), tokenEntry(BACKEND, { publish: ['*'], admin: true })] },
+            });
+            hub = await startHerald({ args: ['--config', config, ...env.hubArgs()], env: cleanEnv() });
+            binding = await env.bind(hub);
+            // The way each library can carry a token: the Authorization header, else ?token=.
+            const open = (lib, topic, token, variant) => {
+                const url = `${hub.url}${eventsPath([topic], lib.headers ? {} : { token })}`;
+                return binding.open(lib.name, url, { variant, headers: lib.headers ? { Authorization: `Bearer ${token}` } : {} });
+            };
+            const good = clients.map(async (lib) => {
+                const run = { lib, topic: uniqueTopic(slug(lib.name)) };
+                runs.set(lib.name, run);
+                try {
+                    run.client = await open(lib, run.topic, READER);
+                    await waitSubscribed(hub, run.topic, { headers: admin });
+                    run.id = await publishOk(hub.url, { topic: run.topic, data: 'for readers only' }, { headers: admin });
+                    run.final = await waitClient(run.client, (s) => s.events.some((e) => e.id === run.id), 'the event');
+                } catch (e) {
+                    run.error = e;
+                }
+            });
+            // Refused: what the library does about a 401, watched for longer than any
+            // library's own retry delay (1000 to 3000 ms).
+            const refused = clients.flatMap((lib) => [undefined, ...trapsOf(lib, 'tokens').map((t) => t.variant)].map(async (variant) => {
+                const run = { lib, variant, topic: uniqueTopic(slug(lib.name)) };
+                runs.set(`${lib.name}#401${variant ? `#${variant}` : ''}`, run);
+                try {
+                    run.client = await open(lib, run.topic, 'not-a-token', variant);
+                    await sleep(REFUSED_WATCH_MS);
+                    run.final = await run.client.snapshot();
+                } catch (e) {
+                    run.error = e;
+                }
+            }));
+            await Promise.all([...good, ...refused]);
+        });
+        after(async () => {
+            for (const run of runs.values()) await run.client?.close();
+            await binding?.close();
+            if (hub) assert.equal(await hub.stop(), 0, hub.output().slice(-2000));
+            if (dir) fs.rmSync(dir, { recursive: true, force: true });
+        });
+
+        for (const lib of clients) {
+            const { name } = lib;
+            const how = lib.headers ? 'in the Authorization header' : 'in ?token= (it cannot send headers)';
+            test(`${name}: a token ${how}`, T, () => {
+                const run = runs.get(name);
+                if (run.error) throw run.error;
+                assert.deepEqual(real(run.final.events), [{ type: 'message', data: 'for readers only', id: run.id }]);
+                const [req] = run.final.requests;
+                assert.ok(req, 'no request recorded');
+                if (lib.headers) {
+                    assert.equal(req.headers.authorization, `Bearer ${READER}`);
+                    assert.equal(new URL(req.url).searchParams.get('token'), null);
+                } else {
+                    assert.equal(new URL(req.url).searchParams.get('token'), READER);
+                }
+            });
+
+            const variants = [[undefined, lib.on401], ...trapsOf(lib, 'tokens').map((t) => [t.variant, 'retries', t.title])];
+            for (const [variant, on401, title] of variants) {
+                const what = title ? `trap: ${title}` : on401 === 'final'
+                    ? 'a refused subscription (401) is final'
+                    : 'a refused subscription (401) is retried for ever';
+                test(`${name}: ${what}`, T, () => {
+                    const run = runs.get(`${name}#401${variant ? `#${variant}` : ''}`);
+                    if (run.error) throw run.error;
+                    const st = run.final;
+                    assert.deepEqual(real(st.events), [], `events were dispatched from the 401 answer: ${summarize(st)}`);
+                    assert.ok(st.requests.length >= 1 && st.requests.every((q) => q.status === 401), summarize(st));
+                    if (on401 === 'final') {
+                        assert.equal(st.requests.length, 1, `it tried again: ${summarize(st)}`);
+                    } else {
+                        assert.ok(st.requests.length >= 2, `it did not try again within ${REFUSED_WATCH_MS} ms: ${summarize(st)}`);
+                    }
+                });
+            }
+        }
+    });
+
     describe(`restart (SQLite store, retry ${RESTART_RETRY_MS} ms)`, () => {
         const R = RESTART_RETRY_MS;
         const hubEnv = cleanEnv({ HERALD_SERVER_RETRY_MS: String(R) });
@@ -321,7 +418,7 @@ export function defineClientSuites(clients, env) {
 
             for (const lib of clients) {
                 runs.set(lib.name, { name: lib.name, lib });
-                for (const trap of lib.traps ?? []) runs.set(`${lib.name}#${trap.variant}`, { name: lib.name, lib, variant: trap.variant });
+                for (const trap of trapsOf(lib, 'restart')) runs.set(`${lib.name}#${trap.variant}`, { name: lib.name, lib, variant: trap.variant });
             }
             await Promise.all([...runs.values()].map(async (run) => {
                 run.topic = uniqueTopic(slug(`${run.name}-${run.variant ?? 'restart'}`));
@@ -429,7 +526,7 @@ export function defineClientSuites(clients, env) {
                 assert.ok(waited >= R - 100, `the first attempt came ${waited} ms after the hub was stopped; retry: is ${R} ms`);
             });
 
-            for (const trap of lib.traps ?? []) {
+            for (const trap of trapsOf(lib, 'restart')) {
                 test(`${name}: trap: ${trap.title}`, T, () => {
                     common();
                     const run = runs.get(`${name}#${trap.variant}`);

@@ -37,27 +37,37 @@ export function packageVersion(name) {
 // function gets every event and reads its `event` field). `resume`: how the library sends
 // the last id when it reconnects ('header': Last-Event-ID; 'query': ?lastEventId=).
 // `dropsLeadingEmptyLine`: the library loses the first line of data when that line is empty
-// (its parser joins lines with `data ? data + "\n" + line : line`). `traps`: variants
-// configured as the library's defaults leave them, to show what a user would meet.
+// (its parser joins lines with `data ? data + "\n" + line : line`). `headers`: whether it can
+// send request headers (Authorization), else the token goes in ?token=. `on401`: what it does
+// when the hub refuses the subscription ('final': stops; 'retries': tries again for ever).
+// `traps`: variants configured as the library's defaults leave them, to show what a user
+// would meet (`group`: the suite group that shows it).
 
 export const NODE_CLIENTS = [
-    { name: 'eventsource', pkg: 'eventsource', dispatch: 'listeners', resume: 'header' },
-    { name: 'eventsource-client', pkg: 'eventsource-client', dispatch: 'callback', resume: 'header' },
-    { name: 'extended-eventsource', pkg: 'extended-eventsource', dispatch: 'listeners', resume: 'header', dropsLeadingEmptyLine: true },
+    { name: 'eventsource', pkg: 'eventsource', dispatch: 'listeners', resume: 'header', headers: true, on401: 'final' },
+    { name: 'eventsource-client', pkg: 'eventsource-client', dispatch: 'callback', resume: 'header', headers: true, on401: 'retries' },
     {
-        name: '@microsoft/fetch-event-source', pkg: '@microsoft/fetch-event-source', dispatch: 'callback', resume: 'header', dropsLeadingEmptyLine: true,
-        traps: [{ variant: 'default', title: 'with no onclose that throws, the end of the stream is final (no reconnect)' }],
+        name: 'extended-eventsource', pkg: 'extended-eventsource', dispatch: 'listeners', resume: 'header', headers: true, on401: 'final',
+        dropsLeadingEmptyLine: true,
     },
-    { name: 'eventsource-parser+fetch', pkg: 'eventsource-parser', dispatch: 'callback', resume: 'header' },
+    {
+        name: '@microsoft/fetch-event-source', pkg: '@microsoft/fetch-event-source', dispatch: 'callback', resume: 'header', headers: true,
+        on401: 'final', dropsLeadingEmptyLine: true,
+        traps: [
+            { group: 'restart', variant: 'default', title: 'with no onclose that throws, the end of the stream is final (no reconnect)' },
+            { group: 'tokens', variant: 'default', title: 'with the default onopen, a refused subscription (401) is retried for ever' },
+        ],
+    },
+    { name: 'eventsource-parser+fetch', pkg: 'eventsource-parser', dispatch: 'callback', resume: 'header', headers: true, on401: 'final' },
 ];
 
 export const BROWSER_CLIENTS = [
-    { name: 'chromium EventSource', pkg: null, dispatch: 'listeners', resume: 'header' },
+    { name: 'chromium EventSource', pkg: null, dispatch: 'listeners', resume: 'header', headers: false, on401: 'final' },
     {
-        name: 'sse.js', pkg: 'sse.js', dispatch: 'listeners', resume: 'header',
-        traps: [{ variant: 'default', title: 'without autoReconnect: true, the end of the stream is final (no reconnect)' }],
+        name: 'sse.js', pkg: 'sse.js', dispatch: 'listeners', resume: 'header', headers: true, on401: 'retries',
+        traps: [{ group: 'restart', variant: 'default', title: 'without autoReconnect: true, the end of the stream is final (no reconnect)' }],
     },
-    { name: 'event-source-polyfill', pkg: 'event-source-polyfill', dispatch: 'listeners', resume: 'query' },
+    { name: 'event-source-polyfill', pkg: 'event-source-polyfill', dispatch: 'listeners', resume: 'query', headers: true, on401: 'final' },
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -118,17 +128,20 @@ function fetchEventSourceShim() {
 class FatalError extends Error {}
 
 const NODE_OPEN = {
-    eventsource(url, { types }) {
+    eventsource(url, { types, headers }) {
         const st = newState();
-        const es = new EventSource(url, { fetch: spyFetch(st.requests) });
+        // No headers option: a fetch wrapper adds them.
+        const spy = spyFetch(st.requests);
+        const es = new EventSource(url, { fetch: (input, init) => spy(input, { ...init, headers: { ...init?.headers, ...headers } }) });
         listen(es, st, types);
         return nodeClient(st, () => es.close());
     },
 
-    'eventsource-client'(url) {
+    'eventsource-client'(url, { headers }) {
         const st = newState();
         const es = createEventSource({
             url,
+            headers,
             fetch: spyFetch(st.requests),
             onMessage: (m) => st.events.push({ type: m.event ?? 'message', data: m.data, id: m.id }),
             onConnect: () => { st.opens += 1; },
@@ -137,21 +150,22 @@ const NODE_OPEN = {
         return nodeClient(st, () => es.close());
     },
 
-    'extended-eventsource'(url, { types }) {
+    'extended-eventsource'(url, { types, headers }) {
         const st = newState();
         // retry: its own delay before the server's retry: arrives (default 5000 ms, longer
         // than the hub's in the restart group, which would hide whether retry: is honoured).
-        const es = new ExtendedEventSource(url, { fetch: spyFetch(st.requests), disableLogger: true, retry: 1000 });
+        const es = new ExtendedEventSource(url, { fetch: spyFetch(st.requests), disableLogger: true, retry: 1000, headers });
         listen(es, st, types);
         return nodeClient(st, () => es.close());
     },
 
-    '@microsoft/fetch-event-source'(url, { variant }) {
+    '@microsoft/fetch-event-source'(url, { variant, headers }) {
         fetchEventSourceShim();
         const st = newState();
         const ctrl = new AbortController();
         const opts = {
             fetch: spyFetch(st.requests),
+            headers,
             signal: ctrl.signal,
             openWhenHidden: true,
             onmessage: (m) => st.events.push({ type: m.event || 'message', data: m.data, id: m.id }),
@@ -178,7 +192,7 @@ const NODE_OPEN = {
                 // undefined: retry after the server's retry: (1000 ms until one arrives)
             };
         } else {
-            opts.onopen = async () => { st.opens += 1; };
+            // The library's own onopen (it checks the Content-Type only) and no onclose.
             opts.onerror = () => { st.errors += 1; };
         }
         fetchEventSource(url, opts).then(
@@ -190,7 +204,7 @@ const NODE_OPEN = {
 
     // eventsource-parser is only a parser: the connection, the reconnection, the retry delay
     // and the Last-Event-ID are the user's own loop, written here as a user would.
-    'eventsource-parser+fetch'(url) {
+    'eventsource-parser+fetch'(url, { headers: extra }) {
         const st = newState();
         const ctrl = new AbortController();
         const f = spyFetch(st.requests);
@@ -203,7 +217,7 @@ const NODE_OPEN = {
         (async () => {
             while (!ctrl.signal.aborted) {
                 try {
-                    const headers = { Accept: 'text/event-stream' };
+                    const headers = { Accept: 'text/event-stream', ...extra };
                     if (lastEventId !== undefined) headers['Last-Event-ID'] = lastEventId;
                     const res = await f(url, { headers, signal: ctrl.signal, cache: 'no-store' });
                     if (res.status !== 200) {
@@ -236,10 +250,10 @@ const NODE_OPEN = {
 // The binding for Node: nothing to set up per hub.
 export function nodeBinding() {
     return {
-        async open(name, url, { types = [], variant } = {}) {
+        async open(name, url, { types = [], variant, headers = {} } = {}) {
             const fn = NODE_OPEN[name];
             if (!fn) throw new Error(`no Node adapter named ${name}`);
-            return fn(url, { types, variant });
+            return fn(url, { types, variant, headers });
         },
         async close() {},
     };
@@ -305,9 +319,9 @@ export async function browserClients() {
             await page.waitForFunction(() => window.heraldClients?.ready === true, null, { timeout: 10000 });
             return {
                 page,
-                async open(name, url, { types = [], variant } = {}) {
+                async open(name, url, { types = [], variant, headers = {} } = {}) {
                     const id = await page.evaluate(([n, u, o]) => window.heraldClients.open(n, u, o),
-                        [name, url, { types, variant }]);
+                        [name, url, { types, variant, headers }]);
                     const topic = topicOf(url);
                     return {
                         async snapshot() {

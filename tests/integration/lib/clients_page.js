@@ -20,20 +20,21 @@ function listen(es, st, types) {
 }
 
 const OPEN = {
-    'chromium EventSource'(url, { types }, st) {
+    'chromium EventSource'(url, { types, headers }, st) {
+        if (Object.keys(headers).length) throw new Error('EventSource cannot send headers');
         const es = new EventSource(url);
         listen(es, st, types);
         return () => es.close();
     },
-    'sse.js'(url, { types, variant }, st) {
+    'sse.js'(url, { types, variant, headers }, st) {
         // autoReconnect is off unless asked for; its delay follows the server's retry:.
-        const es = new SSE(url, variant === 'default' ? {} : { autoReconnect: true });
+        const es = new SSE(url, variant === 'default' ? { headers } : { headers, autoReconnect: true });
         listen(es, st, types);
         return () => es.close();
     },
-    'event-source-polyfill'(url, { types }, st) {
+    'event-source-polyfill'(url, { types, headers }, st) {
         // The polyfill itself, not the global EventSource it leaves native in Chromium.
-        const es = new window.EventSourcePolyfill(url);
+        const es = new window.EventSourcePolyfill(url, { headers });
         listen(es, st, types);
         return () => es.close();
     },
