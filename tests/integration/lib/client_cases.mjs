@@ -377,10 +377,11 @@ export function defineClientSuites(clients, env) {
                 const what = title ? `trap: ${title}` : on401 === 'final'
                     ? 'a refused subscription (401) is final'
                     : 'a refused subscription (401) is retried for ever';
-                test(`${name}: ${what}`, T, () => {
+                test(`${name}: ${what}`, T, (t) => {
                     const run = runs.get(`${name}#401${variant ? `#${variant}` : ''}`);
                     if (run.error) throw run.error;
                     const st = run.final;
+                    t.diagnostic(`in ${REFUSED_WATCH_MS} ms: ${st.requests.length} request(s), ${st.opens} open(s), ${st.errors} error(s)`);
                     assert.deepEqual(real(st.events), [], `events were dispatched from the 401 answer: ${summarize(st)}`);
                     assert.ok(st.requests.length >= 1 && st.requests.every((q) => q.status === 401), summarize(st));
                     if (on401 === 'final') {
