@@ -45,7 +45,10 @@ export function packageVersion(name) {
 
 export const NODE_CLIENTS = [
     { name: 'eventsource', pkg: 'eventsource', dispatch: 'listeners', resume: 'header', headers: true, on401: 'final' },
-    { name: 'eventsource-client', pkg: 'eventsource-client', dispatch: 'callback', resume: 'header', headers: true, on401: 'retries' },
+    {
+        name: 'eventsource-client', pkg: 'eventsource-client', dispatch: 'callback', resume: 'header', headers: true, on401: 'final',
+        traps: [{ group: 'tokens', variant: 'unguarded', title: 'with no fetch that stops on 401, a refused subscription is retried for ever' }],
+    },
     {
         name: 'extended-eventsource', pkg: 'extended-eventsource', dispatch: 'listeners', resume: 'header', headers: true, on401: 'final',
         dropsLeadingEmptyLine: true,
@@ -64,8 +67,11 @@ export const NODE_CLIENTS = [
 export const BROWSER_CLIENTS = [
     { name: 'chromium EventSource', pkg: null, dispatch: 'listeners', resume: 'header', headers: false, on401: 'final' },
     {
-        name: 'sse.js', pkg: 'sse.js', dispatch: 'listeners', resume: 'header', headers: true, on401: 'retries',
-        traps: [{ group: 'restart', variant: 'default', title: 'without autoReconnect: true, the end of the stream is final (no reconnect)' }],
+        name: 'sse.js', pkg: 'sse.js', dispatch: 'listeners', resume: 'header', headers: true, on401: 'final',
+        traps: [
+            { group: 'restart', variant: 'default', title: 'without autoReconnect: true, the end of the stream is final (no reconnect)' },
+            { group: 'tokens', variant: 'unguarded', title: 'with autoReconnect and no close() on 401, a refused subscription is retried for ever' },
+        ],
     },
     { name: 'event-source-polyfill', pkg: 'event-source-polyfill', dispatch: 'listeners', resume: 'query', headers: true, on401: 'final' },
 ];
@@ -137,12 +143,23 @@ const NODE_OPEN = {
         return nodeClient(st, () => es.close());
     },
 
-    'eventsource-client'(url, { headers }) {
+    'eventsource-client'(url, { headers, variant }) {
         const st = newState();
+        const spy = spyFetch(st.requests);
+        // It never looks at the status: a fetch that stops it on a refusal (close, then
+        // throw, so that it neither reads the error as a stream nor schedules a retry).
+        const guarded = async (input, init) => {
+            const res = await spy(input, init);
+            if (res.status === 401 || res.status === 403) {
+                es.close();
+                throw new Error(`subscription refused: ${res.status}`);
+            }
+            return res;
+        };
         const es = createEventSource({
             url,
             headers,
-            fetch: spyFetch(st.requests),
+            fetch: variant === 'unguarded' ? spy : guarded,
             onMessage: (m) => st.events.push({ type: m.event ?? 'message', data: m.data, id: m.id }),
             onConnect: () => { st.opens += 1; },
             onScheduleReconnect: () => { st.errors += 1; },

@@ -30,6 +30,12 @@ const OPEN = {
         // autoReconnect is off unless asked for; its delay follows the server's retry:.
         const es = new SSE(url, variant === 'default' ? { headers } : { headers, autoReconnect: true });
         listen(es, st, types);
+        if (variant === undefined) {
+            // With autoReconnect, a refusal is retried for ever unless the page stops it.
+            es.addEventListener('error', (e) => {
+                if (e.responseCode === 401 || e.responseCode === 403) es.close();
+            });
+        }
         return () => es.close();
     },
     'event-source-polyfill'(url, { types, headers }, st) {
