@@ -1,8 +1,11 @@
 // The cases every SSE client library in lib/clients.mjs is run through against the real
 // herald binary, shared by clients_node.test.mjs and clients_browser.test.mjs. Each case
-// becomes one test per library, named `<library>: <case>`. Three groups, one hub each:
-//   - content: plain events, multi-line data (LF, CRLF, CR), event types, unicode, a
-//     200 KB event, and the stream's opening retry: line (which must dispatch nothing);
+// becomes one test per library, named `<library>: <case>`. Four groups, one hub each:
+//   - content: plain events, multi-line data (LF, CRLF, CR), an empty payload, event
+//     types, unicode, a 200 KB event, and the stream's opening retry: line (which must
+//     dispatch nothing);
+//   - tokens: the Authorization header or ?token=, as the library allows, and what the
+//     library does when the hub refuses it (401);
 //   - keep-alives: a hub sending a comment every second; an idle client dispatches nothing;
 //   - restart: a hub with an SQLite store is stopped with SIGTERM and started again on the
 //     same port; each library must reconnect by itself (configured as its users must),
@@ -179,6 +182,20 @@ export function defineClientSuites(clients, env) {
                     // herald sends `data: ` then `data: after…`: the data is "\nafter…".
                     const want = lib.dropsLeadingEmptyLine ? 'after an empty first line' : sent;
                     assert.deepEqual(real(st.events), [{ type: 'message', data: want, id }]);
+                });
+            });
+
+            test(`${name}: an empty payload is one event with empty data`, T, async () => {
+                await withClient(binding, hub, name, {}, async (c, topic) => {
+                    const empty = await publishOk(hub.url, { topic, data: '' });
+                    const next = await publishOk(hub.url, { topic, data: 'next' });
+                    const st = await waitClient(c, (s) => s.events.some((e) => e.id === next), 'the event after the empty one');
+                    // Only the published ones: a stray empty message of the stream's own (see
+                    // the retry: case) would carry no id of these.
+                    assert.deepEqual(brief(st.events.filter((e) => e.id === empty || e.id === next)), [
+                        { type: 'message', data: '', id: empty },
+                        { type: 'message', data: 'next', id: next },
+                    ], summarize(st));
                 });
             });
 
