@@ -53,9 +53,10 @@ if ((${#missing[@]})); then
     $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# Real-client test dependencies (the `eventsource` client, autocannon, playwright-core), pinned by
-# tests/package-lock.json. npm records what it installed in node_modules/.package-lock.json;
-# when the lock file is newer than that record, something was added or changed.
+# Real-client test dependencies (the SSE client libraries of the clients_* suites, autocannon,
+# playwright-core), pinned by tests/package-lock.json. npm records what it installed in
+# node_modules/.package-lock.json; when the lock file is newer than that record, something was
+# added or changed.
 lock="$here/tests/package-lock.json"
 installed="$here/tests/node_modules/.package-lock.json"
 if [[ ! -f "$installed" || "$lock" -nt "$installed" ]]; then
