@@ -12,8 +12,8 @@
 
 #include "base/clock.hpp"
 #include "http/access.hpp"
-#include "http/sse_stream.hpp"
 #include "http/form.hpp"
+#include "http/sse_stream.hpp"
 #include "sse/frame.hpp"
 
 namespace herald::http {

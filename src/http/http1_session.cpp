@@ -310,6 +310,21 @@ void Http1Session::on_request() {
     Request request;
     request.method = std::string(msg.method_string());
     request.target = std::string(msg.target());
+    // RFC 9112 3.2.2: a server accepts the absolute form (what a proxy would send); the
+    // authority in it is not used, the path and query are.
+    for (std::string_view scheme : {"http://", "https://"}) {
+        const std::string_view t = request.target;
+        if (t.size() > scheme.size() &&
+            std::equal(scheme.begin(), scheme.end(), t.begin(), [](char a, char b) {
+                return a == std::tolower(static_cast<unsigned char>(b));
+            })) {
+            const auto slash = t.find_first_of("/?", scheme.size());
+            request.target = slash == std::string_view::npos ? std::string("/")
+                             : t[slash] == '?'               ? "/" + std::string(t.substr(slash))
+                                                             : std::string(t.substr(slash));
+            break;
+        }
+    }
     if (request.target.empty() || request.target.front() != '/') {
         refuse(HttpError::bad_target);
         return;
@@ -513,13 +528,14 @@ void Http1Session::write_stream() {
         std::size_t written = 0;
         const net::Io io = sock_.write(stream_->queue(), written,
                                        [this](const base::BufferRef& f) { stream_->sent(f); });
-        const bool more = written > 0 && stream_->progressed(ctx_.now());
+        const bool more = written > 0 && stream_->progressed(ctx_.now(), written);
         if (io == net::Io::closed) {
             close();
             return;
         }
         if (io == net::Io::blocked) {
             write_blocked_ = true;
+            stream_->blocked();
             sock_.await_writable([self = shared_from_this()](error_code ec) {
                 self->write_blocked_ = false;
                 if (self->state_ != State::streaming) {

@@ -49,6 +49,7 @@ public:
     // StreamCarrier
     void stream_ready(SseStream& stream) override;
     void stream_ended(SseStream& stream) override;
+    [[nodiscard]] std::size_t in_transport() const override { return sock_.kernel_unsent(); }
 
 private:
     struct Reader; // the parser and the bytes it has not consumed; alive while reading

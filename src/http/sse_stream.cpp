@@ -82,6 +82,7 @@ void SseStream::start(std::string_view head) {
     push(base::BufferRef::copy_of(first));
     refill();
     last_progress_ = ctx_.now();
+    last_write_ = last_progress_;
     carrier_.stream_ready(*this);
 }
 
@@ -163,8 +164,15 @@ void SseStream::sent(const base::BufferRef& frame) {
     }
 }
 
-bool SseStream::progressed(base::MonoClock::time_point now) {
+void SseStream::blocked() {
+    const std::size_t in_transport = carrier_.in_transport();
+    received_ = written_ > in_transport ? written_ - in_transport : 0;
+}
+
+bool SseStream::progressed(base::MonoClock::time_point now, std::size_t bytes) {
     last_progress_ = now;
+    last_write_ = now;
+    written_ += bytes;
     if (replay_.empty() && parked_.empty()) {
         return false;
     }
@@ -183,12 +191,19 @@ void SseStream::on_tick(base::MonoClock::time_point now) {
     }
     const auto& server = ctx_.services.config.server;
     if (!queue_.empty()) {
-        if (now - last_progress_ >= std::chrono::seconds(server.write_timeout_seconds)) {
+        // A client that reads slowly frees kernel buffer space a little at a time, too
+        // little for the socket to report writable: what it received is progress too.
+        const std::size_t in_transport = carrier_.in_transport();
+        const std::uint64_t received = written_ > in_transport ? written_ - in_transport : 0;
+        if (received > received_) {
+            received_ = received;
+            last_progress_ = now;
+        } else if (now - last_progress_ >= std::chrono::seconds(server.write_timeout_seconds)) {
             end(End::stalled);
         }
         return;
     }
-    if (now - last_progress_ >= std::chrono::seconds(server.keepalive_seconds)) {
+    if (now - last_write_ >= std::chrono::seconds(server.keepalive_seconds)) {
         push(keepalive_frame());
         carrier_.stream_ready(*this);
     }

@@ -35,6 +35,9 @@ public:
     // The stream decided to end (cut for falling behind, its credential expired or revoked):
     // stop writing and close it. Called once; never from inside deliver().
     virtual void stream_ended(SseStream& stream) = 0;
+    // Bytes the carrier wrote for the stream that its client has not received yet (kernel
+    // buffers): their shrinking is progress even while the carrier cannot write more.
+    [[nodiscard]] virtual std::size_t in_transport() const = 0;
 
 protected:
     ~StreamCarrier() = default;
@@ -68,9 +71,13 @@ public:
     // frame written whole and progressed() after each write that moved bytes.
     [[nodiscard]] net::WriteQueue& queue() noexcept { return queue_; }
     void sent(const base::BufferRef& frame);
-    // After a write moved bytes: refills the queue from the replay (or the events that
+    // After a write moved `bytes`: refills the queue from the replay (or the events that
     // arrived during it); true when it queued more.
-    bool progressed(base::MonoClock::time_point now);
+    bool progressed(base::MonoClock::time_point now, std::size_t bytes);
+    // The carrier could not write all of the queue: the transport is full. Notes how much
+    // has reached the client so far, so that the write timeout can tell a slow reader
+    // (whose kernel buffers still drain) from one that stopped.
+    void blocked();
 
     // Once a second: keep-alive comments, the write-progress timeout, a JWT's expiry.
     void on_tick(base::MonoClock::time_point now);
@@ -110,8 +117,11 @@ private:
     std::vector<base::BufferRef> parked_;
     std::size_t parked_bytes_ = 0;
 
-    base::BufferRef last_frame_; // the last event frame written, for /status
-    base::MonoClock::time_point last_progress_{};
+    base::BufferRef last_frame_;                  // the last event frame written, for /status
+    base::MonoClock::time_point last_progress_{}; // a write, or the client receiving
+    base::MonoClock::time_point last_write_{};    // for keep-alives
+    std::uint64_t written_ = 0;                   // bytes handed to the carrier, ever
+    std::uint64_t received_ = 0; // of them, known to have reached the client when last looked
     bool subscribed_ = false;
     bool started_ = false;
     bool over_bound_ = false; // found in deliver(), acted on in flush()

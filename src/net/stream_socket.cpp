@@ -3,6 +3,9 @@
 
 #include <array>
 
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+
 namespace herald::net {
 
 using boost::system::error_code;
@@ -64,6 +67,16 @@ void StreamSocket::set_send_buffer(std::size_t bytes) {
 void StreamSocket::close() {
     error_code ec;
     socket_.close(ec);
+}
+
+std::size_t StreamSocket::kernel_unsent() const {
+    int n = 0;
+    // Socket is not const-correct about native handles; the ioctl only reads.
+    auto& s = const_cast<Socket&>(socket_);
+    if (::ioctl(s.native_handle(), SIOCOUTQ, &n) != 0 || n < 0) {
+        return 0;
+    }
+    return static_cast<std::size_t>(n);
 }
 
 void StreamSocket::abort() {

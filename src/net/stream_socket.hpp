@@ -50,6 +50,10 @@ public:
         socket_.async_wait(Socket::wait_write, std::forward<Handler>(handler));
     }
 
+    // Bytes written to the socket that the peer has not acknowledged yet (SIOCOUTQ): what
+    // the kernel still holds for a client that reads slowly.
+    [[nodiscard]] std::size_t kernel_unsent() const;
+
     // Sends FIN: the peer sees the end of what was written; reading goes on.
     [[nodiscard]] bool shutdown_send();
     void set_send_buffer(std::size_t bytes);

@@ -656,6 +656,28 @@ describe('HTTP/1.1 framing', () => {
         assert.equal(count(afterM, 'header_too_large') - count(before, 'header_too_large'), 1, 'header_too_large not counted once');
     });
 
+    test('an absolute-form target (RFC 9112 3.2.2) is served by its path; another scheme is 400', T, async () => {
+        const c = new RawConn(h.port);
+        try {
+            await c.connected;
+            await c.write('GET http://elsewhere.example/healthz HTTP/1.1\r\nHost: elsewhere.example\r\n\r\n');
+            const ok = await c.next();
+            assert.ok(ok, 'no answer to an absolute-form GET /healthz');
+            assert.equal(ok.status, 200, JSON.stringify(ok));
+            assert.match(ok.body, /"status":"ok"/);
+            await c.write('GET HTTPS://elsewhere.example?x=1 HTTP/1.1\r\nHost: elsewhere.example\r\n\r\n');
+            const root = await c.next();
+            assert.ok(root, 'no answer to an absolute-form target with no path');
+            assert.equal(root.status, 302, 'an empty path is /, which redirects to the dashboard');
+            await c.write('GET ftp://elsewhere.example/healthz HTTP/1.1\r\nHost: elsewhere.example\r\n\r\n');
+            const bad = await c.next();
+            assert.ok(bad, 'no answer to an ftp: target');
+            assertJsonError(bad, 400, 'an ftp: target');
+        } finally {
+            c.destroy();
+        }
+    });
+
     test('the stream opened at the start got every event published to it, once each', T, async () => {
         assert.equal(survivor.ended, false, 'the survivor stream ended');
         const id = (await request(`${base}/events`, {
