@@ -17,6 +17,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "base/json_depth.hpp"
 #include "base/text.hpp"
 
 namespace herald::auth {
@@ -76,15 +77,20 @@ std::optional<std::string> base64url_decode(std::string_view text) {
     return out;
 }
 
-// A part of the token decoded and parsed as a JSON object, or nothing.
-std::optional<json> decode_object(std::string_view part) {
+// A part of the token decoded and parsed as a JSON object, or the reason it is refused.
+std::variant<json, std::string> decode_object(std::string_view part) {
     auto text = base64url_decode(part);
     if (!text) {
-        return std::nullopt;
+        return std::string(kMalformed);
+    }
+    // Before parsing, so that no JSON value deeper than the bound ever exists here.
+    if (!base::json_depth_within(*text)) {
+        return "the token's JSON nests arrays and objects more than " +
+               std::to_string(base::kMaxJsonDepth) + " levels deep";
     }
     json value = json::parse(*text, nullptr, /*allow_exceptions=*/false);
     if (!value.is_object()) { // a parse error gives a discarded value, not an object
-        return std::nullopt;
+        return std::string(kMalformed);
     }
     return value;
 }
@@ -272,15 +278,19 @@ Verdict JwtVerifier::verify(std::string_view token, std::int64_t now_ms) const {
     }
     const std::size_t dot1 = token.find('.');
     const std::size_t dot2 = token.find('.', dot1 + 1);
-    const auto header = decode_object(token.substr(0, dot1));
+    auto header_part = decode_object(token.substr(0, dot1));
     // The payload is parsed now only to tell a malformed token from a forged one; it is
     // trusted only once the signature checks.
-    const auto payload = decode_object(token.substr(dot1 + 1, dot2 - dot1 - 1));
-    if (!header || !payload) {
-        return std::string(kMalformed);
+    auto payload_part = decode_object(token.substr(dot1 + 1, dot2 - dot1 - 1));
+    for (auto* part : {&header_part, &payload_part}) {
+        if (auto* why = std::get_if<std::string>(part)) {
+            return std::move(*why);
+        }
     }
-    const auto alg_it = header->find("alg");
-    if (alg_it == header->end() || !alg_it->is_string()) {
+    const json& header = std::get<json>(header_part);
+    const json& payload = std::get<json>(payload_part);
+    const auto alg_it = header.find("alg");
+    if (alg_it == header.end() || !alg_it->is_string()) {
         return std::string(kMalformed);
     }
     const auto& alg = alg_it->get_ref<const std::string&>();
@@ -308,8 +318,8 @@ Verdict JwtVerifier::verify(std::string_view token, std::int64_t now_ms) const {
     }
 
     // libjwt refuses any other `typ` too, but as a failed verification; say what it is.
-    const auto typ = header->find("typ");
-    if (typ != header->end() &&
+    const auto typ = header.find("typ");
+    if (typ != header.end() &&
         !(typ->is_string() && equals_ignoring_case(typ->get_ref<const std::string&>(), "JWT"))) {
         return std::string("the token's typ is not JWT");
     }
@@ -325,7 +335,7 @@ Verdict JwtVerifier::verify(std::string_view token, std::int64_t now_ms) const {
         ERR_clear_error();
         return std::string(kBadSignature);
     }
-    return claims_from(*payload, now_ms);
+    return claims_from(payload, now_ms);
 }
 
 } // namespace herald::auth

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/clock.hpp"
+#include "base/json_depth.hpp"
 #include "http/access.hpp"
 #include "http/connection.hpp"
 #include "http/form.hpp"
@@ -90,6 +91,11 @@ std::optional<std::string> parse_form(std::string_view body, PublishFields& f) {
 }
 
 std::optional<std::string> parse_json(std::string_view body, PublishFields& f) {
+    // Checked before parsing: dump() below recurses once per level of `data`.
+    if (!base::json_depth_within(body)) {
+        return "the JSON body nests arrays and objects more than " +
+               std::to_string(base::kMaxJsonDepth) + " levels deep (the body's own object is one)";
+    }
     nlohmann::json doc = nlohmann::json::parse(body, nullptr, false);
     if (doc.is_discarded()) {
         return "the body is not valid JSON";

@@ -353,6 +353,50 @@ TEST(JwtVerifier, TypMustBeJwt) {
     }
 }
 
+// --- Nesting ---
+
+// `depth` arrays, one inside the other, around `inner`.
+std::string nested(std::size_t depth, std::string_view inner = "") {
+    return std::string(depth, '[') + std::string(inner) + std::string(depth, ']');
+}
+
+const std::string kTooDeep = "the token's JSON nests arrays and objects more than 64 levels deep";
+
+TEST(JwtVerifier, PayloadNestedUpTo64IsAccepted) {
+    // The payload object is level 1, so "x" may hold 63 levels.
+    const std::string payload = R"({"herald":{"publish":["news"]},"x":)" + nested(63) + "}";
+    const auto token = hs256_by_hand(R"({"alg":"HS256","typ":"JWT"})", payload, kSecret);
+    EXPECT_EQ(accepted(hs_only().verify(token, kNow)).publish, Strings{"news"});
+}
+
+TEST(JwtVerifier, PayloadNestedDeeperThan64IsRefused) {
+    for (const std::size_t depth : {64U, 1000U, 5000U}) {
+        const std::string payload = R"({"herald":{"publish":["news"]},"x":)" + nested(depth) + "}";
+        const auto token = hs256_by_hand(R"({"alg":"HS256","typ":"JWT"})", payload, kSecret);
+        EXPECT_EQ(refusal(hs_only().verify(token, kNow)), kTooDeep) << depth;
+    }
+    // Brackets inside strings are not nesting.
+    const std::string payload =
+        R"({"herald":{"publish":["news"]},"x":")" + std::string(5000, '[') + R"(\"]"})";
+    const auto token = hs256_by_hand(R"({"alg":"HS256","typ":"JWT"})", payload, kSecret);
+    EXPECT_EQ(accepted(hs_only().verify(token, kNow)).publish, Strings{"news"});
+}
+
+TEST(JwtVerifier, HeaderNestedDeeperThan64IsRefused) {
+    const std::string header = R"({"alg":"HS256","x":)" + nested(100) + "}";
+    EXPECT_EQ(refusal(hs_only().verify(hs256_by_hand(header, kGrants, kSecret), kNow)), kTooDeep);
+}
+
+TEST(JwtVerifier, PayloadNested100000DeepIsRefusedWithoutCrashing) {
+    // Far over the token size limit: refused by its shape before anything is parsed.
+    const auto token =
+        hs256_by_hand(R"({"alg":"HS256","typ":"JWT"})", nested(100000, "1"), kSecret);
+    EXPECT_EQ(refusal(hs_only().verify(token, kNow)), kMalformed);
+    // Unbalanced, as deep as fits in a token: refused by the depth check, not the parser.
+    const auto open = hand_token(R"({"alg":"HS256"})", std::string(12000, '['), "c2ln");
+    EXPECT_EQ(refusal(hs_only().verify(open, kNow)), kTooDeep);
+}
+
 // --- Times ---
 
 TEST(JwtVerifier, Expired) {
