@@ -23,6 +23,7 @@
 #include "auth/authenticator.hpp"
 #include "base/clock.hpp"
 #include "http/context.hpp"
+#include "http/handlers.hpp"
 #include "hub/hub.hpp"
 #include "net/worker.hpp"
 #include "ops/metrics.hpp"
@@ -188,6 +189,7 @@ int run_serve(const config::Config& config, const ServeOptions& options) {
     hub_ptr = &hub;
 
     http::Services services{config, hub, {}, {}, {}};
+    http::set_max_subscription_topics(config.server.max_topics_per_subscription);
     std::vector<std::unique_ptr<http::WorkerContext>> contexts;
     for (unsigned i = 0; i < threads; ++i) {
         contexts.push_back(

@@ -144,25 +144,43 @@ Response reject(net::WorkerStats& stats, Reject reason, int status, std::string 
     return json_error(status, message);
 }
 
+// Only written before the workers start; atomic so that tests may set it at any time.
+std::atomic<std::size_t> max_subscription_topics{1000};
+
 } // namespace
+
+void set_max_subscription_topics(std::size_t max_topics) noexcept {
+    max_subscription_topics.store(max_topics, std::memory_order_relaxed);
+}
 
 std::variant<Subscription, Response> parse_subscription(const Request& request,
                                                         net::WorkerStats& stats) {
+    return parse_subscription(request, max_subscription_topics.load(std::memory_order_relaxed),
+                              stats);
+}
+
+std::variant<Subscription, Response>
+parse_subscription(const Request& request, std::size_t max_topics, net::WorkerStats& stats) {
     Subscription sub;
     std::size_t count = 0;
     for (const auto& [key, value] : request.query) {
         if (key != "topic") {
             continue;
         }
-        if (++count > kMaxSubscriptionTopics) {
+        if (++count > max_topics) {
             return reject(stats, Reject::invalid_topic, 400,
-                          "a subscription may name at most " +
-                              std::to_string(kMaxSubscriptionTopics) + " topics");
+                          "a subscription may name at most " + std::to_string(max_topics) +
+                              " topics (server.max_topics_per_subscription)");
         }
         if (auto problem = topic_problem(value); !problem.empty()) {
             return reject(stats, Reject::invalid_topic, 400, problem);
         }
         auto selector = hub::Selector::parse(value);
+        if (selector.expressions() > kMaxTemplateExpressions) {
+            return reject(stats, Reject::invalid_topic, 400,
+                          "a URI template may hold at most " +
+                              std::to_string(kMaxTemplateExpressions) + " {var} expressions");
+        }
         if (selector.is_exact()) {
             sub.interest.exact.push_back(value);
         } else {

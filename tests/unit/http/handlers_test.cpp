@@ -1,5 +1,6 @@
-// Tests for the publish parsing in handlers.cpp: the bound on how deeply a JSON publish
-// nests, each refusal a 400 with its sentence and counted by reason.
+// Tests for the publish and subscription parsing in handlers.cpp: the limits on a
+// subscription's selectors and templates, and the bound on how deeply a JSON publish nests,
+// each refusal a 400 with its sentence and counted by reason.
 #include "http/handlers.hpp"
 
 #include <gtest/gtest.h>
@@ -20,6 +21,16 @@ std::uint64_t rejected(const net::WorkerStats& stats, net::Reject reason) {
     return stats.rejected[static_cast<std::size_t>(reason)].load();
 }
 
+Request subscription(std::size_t topics, const std::string& topic = "t") {
+    Request r;
+    r.method = "GET";
+    r.path = "/events";
+    for (std::size_t i = 0; i < topics; ++i) {
+        r.query.emplace_back("topic", topic);
+    }
+    return r;
+}
+
 // The error sentence of a refusal, after checking its status; "" if it was accepted.
 template <typename T> std::string refusal(const std::variant<T, Response>& result, int status) {
     const auto* r = std::get_if<Response>(&result);
@@ -29,6 +40,66 @@ template <typename T> std::string refusal(const std::variant<T, Response>& resul
     EXPECT_EQ(r->status, status) << r->body;
     EXPECT_EQ(r->content_type, "application/json");
     return r->body;
+}
+
+std::string templ(std::size_t expressions) {
+    std::string out = "https://example.com/";
+    for (std::size_t i = 0; i < expressions; ++i) {
+        out += "{v" + std::to_string(i) + "}-";
+    }
+    return out;
+}
+
+TEST(ParseSubscription, AtMostMaxTopicsSelectors) {
+    net::WorkerStats stats;
+    EXPECT_TRUE(
+        std::holds_alternative<Subscription>(parse_subscription(subscription(3), 3, stats)));
+    const auto body = refusal(parse_subscription(subscription(4), 3, stats), 400);
+    EXPECT_EQ(body, "{\"error\":\"a subscription may name at most 3 topics "
+                    "(server.max_topics_per_subscription)\"}\n");
+    EXPECT_EQ(rejected(stats, net::Reject::invalid_topic), 1U);
+}
+
+TEST(ParseSubscription, TheDefaultLimitIs1000) {
+    net::WorkerStats stats;
+    set_max_subscription_topics(1000);
+    EXPECT_TRUE(
+        std::holds_alternative<Subscription>(parse_subscription(subscription(1000), stats)));
+    EXPECT_NE(refusal(parse_subscription(subscription(1001), stats), 400).find("at most 1000"),
+              std::string::npos);
+    set_max_subscription_topics(5);
+    EXPECT_NE(refusal(parse_subscription(subscription(6), stats), 400).find("at most 5"),
+              std::string::npos);
+    set_max_subscription_topics(1000);
+    EXPECT_EQ(rejected(stats, net::Reject::invalid_topic), 2U);
+}
+
+TEST(ParseSubscription, TemplatesHoldAtMost32Expressions) {
+    net::WorkerStats stats;
+    const auto ok = parse_subscription(subscription(1, templ(32)), 10, stats);
+    ASSERT_TRUE(std::holds_alternative<Subscription>(ok));
+    EXPECT_EQ(std::get<Subscription>(ok).interest.patterns.size(), 1U);
+    EXPECT_EQ(refusal(parse_subscription(subscription(1, templ(33)), 10, stats), 400),
+              "{\"error\":\"a URI template may hold at most 32 {var} expressions\"}\n");
+    EXPECT_EQ(rejected(stats, net::Reject::invalid_topic), 1U);
+    // Braces that do not make a template are an exact topic, however many.
+    std::string exact;
+    for (int i = 0; i < 40; ++i) {
+        exact += "{+v}";
+    }
+    const auto plain = parse_subscription(subscription(1, exact), 10, stats);
+    ASSERT_TRUE(std::holds_alternative<Subscription>(plain));
+    EXPECT_EQ(std::get<Subscription>(plain).interest.exact.size(), 1U);
+}
+
+TEST(ParseSubscription, SelectorsAtMost1024Bytes) {
+    net::WorkerStats stats;
+    std::string at_limit = "{id}/" + std::string(1019, 'a');
+    ASSERT_EQ(at_limit.size(), 1024U);
+    EXPECT_TRUE(std::holds_alternative<Subscription>(
+        parse_subscription(subscription(1, at_limit), 10, stats)));
+    EXPECT_EQ(refusal(parse_subscription(subscription(1, at_limit + "a"), 10, stats), 400),
+              "{\"error\":\"a topic must be at most 1024 bytes\"}\n");
 }
 
 // A hub on a memory store, with auth off: prepare_publish() needs the whole services.
