@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <limits>
@@ -29,7 +30,7 @@ using nlohmann::json;
 using Verdict = std::variant<JwtClaims, std::string>;
 
 constexpr std::size_t kMaxTokenSize = std::size_t{16} * 1024;
-constexpr std::size_t kMaxAlgShown = 16;
+constexpr std::size_t kMaxShown = 16;
 
 constexpr std::string_view kMalformed = "the token is not a well-formed JWT";
 constexpr std::string_view kBadSignature = "the token's signature is not valid";
@@ -77,6 +78,18 @@ std::optional<std::string> base64url_decode(std::string_view text) {
     return out;
 }
 
+// A header value (`alg`, a `crit` name) as it may appear in a refusal: printable ASCII, at
+// most 16 characters.
+std::string shown(std::string_view value) {
+    std::string out(value.substr(0, kMaxShown));
+    for (char& c : out) {
+        if (c < 0x20 || c > 0x7E) {
+            c = '?';
+        }
+    }
+    return out;
+}
+
 // A part of the token decoded and parsed as a JSON object, or the reason it is refused.
 std::variant<json, std::string> decode_object(std::string_view part) {
     auto text = base64url_decode(part);
@@ -95,15 +108,20 @@ std::variant<json, std::string> decode_object(std::string_view part) {
     return value;
 }
 
-// The token's `alg` as it may appear in a refusal: printable ASCII, at most 16 characters.
-std::string shown_alg(std::string_view alg) {
-    std::string out(alg.substr(0, kMaxAlgShown));
-    for (char& c : out) {
-        if (c < 0x20 || c > 0x7E) {
-            c = '?';
-        }
+// RFC 7515 4.1.11: a token whose `crit` names an extension the recipient does not
+// understand must be refused, and herald understands none. The reason, or nothing when the
+// header has no `crit`.
+std::optional<std::string> crit_problem(const json& header) {
+    const auto crit = header.find("crit");
+    if (crit == header.end()) {
+        return std::nullopt;
     }
-    return out;
+    if (!crit->is_array() || crit->empty() ||
+        !std::all_of(crit->begin(), crit->end(), [](const json& v) { return v.is_string(); })) {
+        return std::string("the token's header crit must be a non-empty array of strings");
+    }
+    return "the token's header crit names an extension herald does not understand: " +
+           shown((*crit)[0].get_ref<const std::string&>());
 }
 
 // Seconds (integer or not) as Unix milliseconds, rounded up and saturated: for an integer
@@ -314,7 +332,7 @@ Verdict JwtVerifier::verify(std::string_view token, std::int64_t now_ms) const {
         key = &public_key_;
         expected = JWT_ALG_RS256;
     } else {
-        return "the token's algorithm " + shown_alg(alg) + " is not accepted";
+        return "the token's algorithm " + shown(alg) + " is not accepted";
     }
 
     // libjwt refuses any other `typ` too, but as a failed verification; say what it is.
@@ -322,6 +340,9 @@ Verdict JwtVerifier::verify(std::string_view token, std::int64_t now_ms) const {
     if (typ != header.end() &&
         !(typ->is_string() && equals_ignoring_case(typ->get_ref<const std::string&>(), "JWT"))) {
         return std::string("the token's typ is not JWT");
+    }
+    if (auto why = crit_problem(header)) {
+        return std::move(*why);
     }
 
     const std::string terminated(token); // jwt_decode reads a NUL-terminated string

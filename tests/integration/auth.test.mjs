@@ -1078,6 +1078,43 @@ describe('JWT', () => {
         }
     });
 
+    // RFC 7515 4.1.11: a `crit` header names extensions the recipient must understand, and
+    // herald understands none; a token carrying one is refused, as is a malformed `crit`.
+    it('a header crit naming any extension, or a malformed crit, is refused with 401 invalid_token', T, async () => {
+        const grants = { subscribe: ['jwt/crit'], publish: ['jwt/crit'] };
+        const exp = nowSeconds() + 600;
+        const cases = [
+            ['HS256 crit ["b64"]', hsJwt({ ...grants, extra: { exp } }, { crit: ['b64'], b64: false }), /crit names an extension .*: b64/],
+            ['RS256 crit ["b64"]', rsJwt({ ...grants, extra: { exp } }, { crit: ['b64'], b64: false }), /crit names an extension .*: b64/],
+            ['crit naming a private extension', hsJwt(grants, { crit: ['urn:x-ext'], 'urn:x-ext': 1 }), /crit names an extension/],
+            ['crit naming exp', hsJwt(grants, { crit: ['exp'], exp }), /crit names an extension/],
+            ['crit []', hsJwt(grants, { crit: [] }), /crit must be a non-empty array of strings/],
+            ['crit "b64"', hsJwt(grants, { crit: 'b64', b64: false }), /crit must be a non-empty array of strings/],
+            ['crit [1]', hsJwt(grants, { crit: [1] }), /crit must be a non-empty array of strings/],
+            ['crit null', hsJwt(grants, { crit: null }), /crit must be a non-empty array of strings/],
+            ['crit {}', hsJwt(grants, { crit: {} }), /crit must be a non-empty array of strings/],
+        ];
+        for (const [what, jwt, reason] of cases) {
+            for (const place of ['header', 'token']) {
+                const r = await subAs(base, jwt, ['jwt/crit'], { place });
+                closeAll(r);
+                const err = assert401(r, { invalidToken: true, secrets: [jwt], what: `subscribe (${place}), ${what}` });
+                assert.match(err.error, reason, `subscribe, ${what}: ${err.error}`);
+            }
+            const p = assert401(await pubAs(base, jwt, { topic: 'jwt/crit', data: 'x' }), { invalidToken: true, secrets: [jwt], what: `publish, ${what}` });
+            assert.match(p.error, reason, `publish, ${what}: ${p.error}`);
+        }
+        // The same grants without crit are accepted: the refusals above are about crit.
+        const ok = hsJwt({ ...grants, extra: { exp } }, { b64: false, kid: 'k1' });
+        const s = await subOk(base, ok, ['jwt/crit']);
+        try {
+            await pubOk(base, ok, { topic: 'jwt/crit', data: 'without crit' });
+            await expectExactly(s, ['without crit']);
+        } finally {
+            s.close();
+        }
+    });
+
     it('a JWT whose JSON nests more than 64 deep is refused with 401 naming the limit; the hub stays up', T, async () => {
         const b64 = (text) => Buffer.from(text).toString('base64url');
         const signRaw = (header, payload) => {
