@@ -23,6 +23,7 @@
 #include "auth/authenticator.hpp"
 #include "base/clock.hpp"
 #include "http/context.hpp"
+#include "http/handlers.hpp"
 #include "hub/hub.hpp"
 #include "net/worker.hpp"
 #include "ops/metrics.hpp"

@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <limits>
@@ -17,6 +18,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "base/json_depth.hpp"
 #include "base/text.hpp"
 
 namespace herald::auth {
@@ -28,7 +30,7 @@ using nlohmann::json;
 using Verdict = std::variant<JwtClaims, std::string>;
 
 constexpr std::size_t kMaxTokenSize = std::size_t{16} * 1024;
-constexpr std::size_t kMaxAlgShown = 16;
+constexpr std::size_t kMaxShown = 16;
 
 constexpr std::string_view kMalformed = "the token is not a well-formed JWT";
 constexpr std::string_view kBadSignature = "the token's signature is not valid";
@@ -76,28 +78,50 @@ std::optional<std::string> base64url_decode(std::string_view text) {
     return out;
 }
 
-// A part of the token decoded and parsed as a JSON object, or nothing.
-std::optional<json> decode_object(std::string_view part) {
-    auto text = base64url_decode(part);
-    if (!text) {
-        return std::nullopt;
-    }
-    json value = json::parse(*text, nullptr, /*allow_exceptions=*/false);
-    if (!value.is_object()) { // a parse error gives a discarded value, not an object
-        return std::nullopt;
-    }
-    return value;
-}
-
-// The token's `alg` as it may appear in a refusal: printable ASCII, at most 16 characters.
-std::string shown_alg(std::string_view alg) {
-    std::string out(alg.substr(0, kMaxAlgShown));
+// A header value (`alg`, a `crit` name) as it may appear in a refusal: printable ASCII, at
+// most 16 characters.
+std::string shown(std::string_view value) {
+    std::string out(value.substr(0, kMaxShown));
     for (char& c : out) {
         if (c < 0x20 || c > 0x7E) {
             c = '?';
         }
     }
     return out;
+}
+
+// A part of the token decoded and parsed as a JSON object, or the reason it is refused.
+std::variant<json, std::string> decode_object(std::string_view part) {
+    auto text = base64url_decode(part);
+    if (!text) {
+        return std::string(kMalformed);
+    }
+    // Before parsing, so that no JSON value deeper than the bound ever exists here.
+    if (!base::json_depth_within(*text)) {
+        return "the token's JSON nests arrays and objects more than " +
+               std::to_string(base::kMaxJsonDepth) + " levels deep";
+    }
+    json value = json::parse(*text, nullptr, /*allow_exceptions=*/false);
+    if (!value.is_object()) { // a parse error gives a discarded value, not an object
+        return std::string(kMalformed);
+    }
+    return value;
+}
+
+// RFC 7515 4.1.11: a token whose `crit` names an extension the recipient does not
+// understand must be refused, and herald understands none. The reason, or nothing when the
+// header has no `crit`.
+std::optional<std::string> crit_problem(const json& header) {
+    const auto crit = header.find("crit");
+    if (crit == header.end()) {
+        return std::nullopt;
+    }
+    if (!crit->is_array() || crit->empty() ||
+        !std::all_of(crit->begin(), crit->end(), [](const json& v) { return v.is_string(); })) {
+        return std::string("the token's header crit must be a non-empty array of strings");
+    }
+    return "the token's header crit names an extension herald does not understand: " +
+           shown((*crit)[0].get_ref<const std::string&>());
 }
 
 // Seconds (integer or not) as Unix milliseconds, rounded up and saturated: for an integer
@@ -272,15 +296,19 @@ Verdict JwtVerifier::verify(std::string_view token, std::int64_t now_ms) const {
     }
     const std::size_t dot1 = token.find('.');
     const std::size_t dot2 = token.find('.', dot1 + 1);
-    const auto header = decode_object(token.substr(0, dot1));
+    auto header_part = decode_object(token.substr(0, dot1));
     // The payload is parsed now only to tell a malformed token from a forged one; it is
     // trusted only once the signature checks.
-    const auto payload = decode_object(token.substr(dot1 + 1, dot2 - dot1 - 1));
-    if (!header || !payload) {
-        return std::string(kMalformed);
+    auto payload_part = decode_object(token.substr(dot1 + 1, dot2 - dot1 - 1));
+    for (auto* part : {&header_part, &payload_part}) {
+        if (auto* why = std::get_if<std::string>(part)) {
+            return std::move(*why);
+        }
     }
-    const auto alg_it = header->find("alg");
-    if (alg_it == header->end() || !alg_it->is_string()) {
+    const json& header = std::get<json>(header_part);
+    const json& payload = std::get<json>(payload_part);
+    const auto alg_it = header.find("alg");
+    if (alg_it == header.end() || !alg_it->is_string()) {
         return std::string(kMalformed);
     }
     const auto& alg = alg_it->get_ref<const std::string&>();
@@ -304,14 +332,17 @@ Verdict JwtVerifier::verify(std::string_view token, std::int64_t now_ms) const {
         key = &public_key_;
         expected = JWT_ALG_RS256;
     } else {
-        return "the token's algorithm " + shown_alg(alg) + " is not accepted";
+        return "the token's algorithm " + shown(alg) + " is not accepted";
     }
 
     // libjwt refuses any other `typ` too, but as a failed verification; say what it is.
-    const auto typ = header->find("typ");
-    if (typ != header->end() &&
+    const auto typ = header.find("typ");
+    if (typ != header.end() &&
         !(typ->is_string() && equals_ignoring_case(typ->get_ref<const std::string&>(), "JWT"))) {
         return std::string("the token's typ is not JWT");
+    }
+    if (auto why = crit_problem(header)) {
+        return std::move(*why);
     }
 
     const std::string terminated(token); // jwt_decode reads a NUL-terminated string
@@ -325,7 +356,7 @@ Verdict JwtVerifier::verify(std::string_view token, std::int64_t now_ms) const {
         ERR_clear_error();
         return std::string(kBadSignature);
     }
-    return claims_from(*payload, now_ms);
+    return claims_from(payload, now_ms);
 }
 
 } // namespace herald::auth

@@ -1,7 +1,8 @@
 // JSON Web Tokens as herald accepts them: HS256 with the configured secret, RS256 with the
 // configured public key, signatures checked by libjwt. The algorithm is decided by the
 // configuration, never by the token: "none", a wrong algorithm, a bad signature, an
-// expired or not-yet-valid token are all refused.
+// expired or not-yet-valid token are all refused, as are a header with `crit` (herald
+// understands no extension) and JSON nested more than base::kMaxJsonDepth deep.
 #pragma once
 
 #include <cstdint>

@@ -4,6 +4,8 @@
 #include "cli/http_client.hpp"
 #include "cli/url.hpp"
 
+#include "base/json_depth.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
@@ -58,6 +60,13 @@ bool publish(HttpClient& client, const PubOptions& options, std::string_view dat
     if (!options.json_output) {
         print_line(trim_newlines(res.body));
         return true;
+    }
+    // Checked before parsing: dump() below recurses once per level, and no hub's answer
+    // needs to nest at all.
+    if (!base::json_depth_within(res.body)) {
+        print_error("the answer nests JSON more than " + std::to_string(base::kMaxJsonDepth) +
+                    " levels deep: not a hub's answer");
+        return false;
     }
     // The hub answers JSON when asked; an older or foreign one may still send the bare id.
     auto json = nlohmann::json::parse(res.body, nullptr, false);

@@ -299,6 +299,10 @@ const std::array kSettings = {
             [](Config& c, const Input& in) {
                 c.server.max_topics_per_event = static_cast<unsigned>(in.integer(1, 10000));
             }},
+    Setting{"server.max_topics_per_subscription",
+            [](Config& c, const Input& in) {
+                c.server.max_topics_per_subscription = static_cast<unsigned>(in.integer(1, 10000));
+            }},
     Setting{"store.url",
             [](Config& c, const Input& in) {
                 c.store.url = in.string();

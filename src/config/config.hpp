@@ -33,6 +33,7 @@ struct ServerConfig {
     std::string static_dir;                // key "static"
     unsigned request_timeout_seconds = 10; // headers (and body) must arrive within this
     unsigned max_topics_per_event = 64;
+    unsigned max_topics_per_subscription = 1000; // selectors in one GET /events
 };
 
 enum class SyncMode { full, normal };

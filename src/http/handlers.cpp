@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/clock.hpp"
+#include "base/json_depth.hpp"
 #include "http/access.hpp"
 #include "http/form.hpp"
 #include "http/sse_stream.hpp"
@@ -90,6 +91,11 @@ std::optional<std::string> parse_form(std::string_view body, PublishFields& f) {
 }
 
 std::optional<std::string> parse_json(std::string_view body, PublishFields& f) {
+    // Checked before parsing: dump() below recurses once per level of `data`.
+    if (!base::json_depth_within(body)) {
+        return "the JSON body nests arrays and objects more than " +
+               std::to_string(base::kMaxJsonDepth) + " levels deep (the body's own object is one)";
+    }
     nlohmann::json doc = nlohmann::json::parse(body, nullptr, false);
     if (doc.is_discarded()) {
         return "the body is not valid JSON";
@@ -140,23 +146,28 @@ Response reject(net::WorkerStats& stats, Reject reason, int status, std::string 
 
 } // namespace
 
-std::variant<Subscription, Response> parse_subscription(const Request& request,
-                                                        net::WorkerStats& stats) {
+std::variant<Subscription, Response>
+parse_subscription(const Request& request, std::size_t max_topics, net::WorkerStats& stats) {
     Subscription sub;
     std::size_t count = 0;
     for (const auto& [key, value] : request.query) {
         if (key != "topic") {
             continue;
         }
-        if (++count > kMaxSubscriptionTopics) {
+        if (++count > max_topics) {
             return reject(stats, Reject::invalid_topic, 400,
-                          "a subscription may name at most " +
-                              std::to_string(kMaxSubscriptionTopics) + " topics");
+                          "a subscription may name at most " + std::to_string(max_topics) +
+                              " topics (server.max_topics_per_subscription)");
         }
         if (auto problem = topic_problem(value); !problem.empty()) {
             return reject(stats, Reject::invalid_topic, 400, problem);
         }
         auto selector = hub::Selector::parse(value);
+        if (selector.expressions() > kMaxTemplateExpressions) {
+            return reject(stats, Reject::invalid_topic, 400,
+                          "a URI template may hold at most " +
+                              std::to_string(kMaxTemplateExpressions) + " {var} expressions");
+        }
         if (selector.is_exact()) {
             sub.interest.exact.push_back(value);
         } else {

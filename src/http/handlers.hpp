@@ -2,6 +2,7 @@
 // a parsed Request and returns a Response; only this layer knows status codes.
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <optional>
 #include <string>
@@ -16,15 +17,19 @@
 namespace herald::http {
 
 inline constexpr std::size_t kMaxTopicBytes = 1024;
-inline constexpr std::size_t kMaxSubscriptionTopics = 256;
+// The most {var} expressions in one URI template of a subscription. Matching is linear in
+// any case; this keeps one subscription's worth of templates cheap to check on every event.
+inline constexpr std::size_t kMaxTemplateExpressions = 32;
 
-// What a GET /events asks for, or the error response that refuses it.
+// What a GET /events asks for, or the error response that refuses it (400, counted as an
+// invalid topic): more than `max_topics` selectors (server.max_topics_per_subscription), a
+// selector that is not a valid topic, or a template with more than kMaxTemplateExpressions.
 struct Subscription {
     hub::Interest interest;
     std::optional<std::string> last_event_id;
 };
-[[nodiscard]] std::variant<Subscription, Response> parse_subscription(const Request& request,
-                                                                      net::WorkerStats& stats);
+[[nodiscard]] std::variant<Subscription, Response>
+parse_subscription(const Request& request, std::size_t max_topics, net::WorkerStats& stats);
 
 // Checks a publish for `who`: the event, once it is valid and every topic is one `who` may
 // publish to, or the response that refuses it.

@@ -77,7 +77,7 @@ void start_stream(Exchange& exchange, const Request& request, auth::PrincipalPtr
         answer(exchange, request, std::move(r)); // the session closes after it while draining
         return;
     }
-    auto parsed = parse_subscription(request, ctx.stats);
+    auto parsed = parse_subscription(request, server.max_topics_per_subscription, ctx.stats);
     if (auto* refusal = std::get_if<Response>(&parsed)) {
         answer(exchange, request, std::move(*refusal));
         return;

@@ -1078,6 +1078,83 @@ describe('JWT', () => {
         }
     });
 
+    // RFC 7515 4.1.11: a `crit` header names extensions the recipient must understand, and
+    // herald understands none; a token carrying one is refused, as is a malformed `crit`.
+    it('a header crit naming any extension, or a malformed crit, is refused with 401 invalid_token', T, async () => {
+        const grants = { subscribe: ['jwt/crit'], publish: ['jwt/crit'] };
+        const exp = nowSeconds() + 600;
+        const cases = [
+            ['HS256 crit ["b64"]', hsJwt({ ...grants, extra: { exp } }, { crit: ['b64'], b64: false }), /crit names an extension .*: b64/],
+            ['RS256 crit ["b64"]', rsJwt({ ...grants, extra: { exp } }, { crit: ['b64'], b64: false }), /crit names an extension .*: b64/],
+            ['crit naming a private extension', hsJwt(grants, { crit: ['urn:x-ext'], 'urn:x-ext': 1 }), /crit names an extension/],
+            ['crit naming exp', hsJwt(grants, { crit: ['exp'], exp }), /crit names an extension/],
+            ['crit []', hsJwt(grants, { crit: [] }), /crit must be a non-empty array of strings/],
+            ['crit "b64"', hsJwt(grants, { crit: 'b64', b64: false }), /crit must be a non-empty array of strings/],
+            ['crit [1]', hsJwt(grants, { crit: [1] }), /crit must be a non-empty array of strings/],
+            ['crit null', hsJwt(grants, { crit: null }), /crit must be a non-empty array of strings/],
+            ['crit {}', hsJwt(grants, { crit: {} }), /crit must be a non-empty array of strings/],
+        ];
+        for (const [what, jwt, reason] of cases) {
+            for (const place of ['header', 'token']) {
+                const r = await subAs(base, jwt, ['jwt/crit'], { place });
+                closeAll(r);
+                const err = assert401(r, { invalidToken: true, secrets: [jwt], what: `subscribe (${place}), ${what}` });
+                assert.match(err.error, reason, `subscribe, ${what}: ${err.error}`);
+            }
+            const p = assert401(await pubAs(base, jwt, { topic: 'jwt/crit', data: 'x' }), { invalidToken: true, secrets: [jwt], what: `publish, ${what}` });
+            assert.match(p.error, reason, `publish, ${what}: ${p.error}`);
+        }
+        // The same grants without crit are accepted: the refusals above are about crit.
+        const ok = hsJwt({ ...grants, extra: { exp } }, { b64: false, kid: 'k1' });
+        const s = await subOk(base, ok, ['jwt/crit']);
+        try {
+            await pubOk(base, ok, { topic: 'jwt/crit', data: 'without crit' });
+            await expectExactly(s, ['without crit']);
+        } finally {
+            s.close();
+        }
+    });
+
+    it('a JWT whose JSON nests more than 64 deep is refused with 401 naming the limit; the hub stays up', T, async () => {
+        const b64 = (text) => Buffer.from(text).toString('base64url');
+        const signRaw = (header, payload) => {
+            const input = `${b64(header)}.${b64(payload)}`;
+            return `${input}.${crypto.createHmac('sha256', HS_SECRET).update(input).digest('base64url')}`;
+        };
+        const arrays = (n) => '['.repeat(n) + ']'.repeat(n);
+        const header = '{"alg":"HS256","typ":"JWT"}';
+        const grants = '{"herald":{"subscribe":["jwt/deep"],"publish":["jwt/deep"]},"x":';
+        // The payload object is level 1: "x" may hold 63 levels.
+        const ok = signRaw(header, `${grants}${arrays(63)}}`);
+        const s = await subOk(base, ok, ['jwt/deep']);
+        try {
+            // As deep as a request head of 8 KiB can carry, and unbalanced.
+            for (const [what, jwt] of [
+                ['payload 65 deep', signRaw(header, `${grants}${arrays(64)}}`)],
+                ['payload 1,000 deep', signRaw(header, `${grants}${arrays(1000)}}`)],
+                ['payload 2,500 deep', signRaw(header, `${grants}${arrays(2500)}}`)],
+                ['payload of 5,500 unclosed brackets', signRaw(header, '['.repeat(5500))],
+                ['header 100 deep', signRaw(`{"alg":"HS256","x":${arrays(100)}}`, `${grants}1}`)],
+            ]) {
+                const r = await subAs(base, jwt, ['jwt/deep']);
+                closeAll(r);
+                const err = assert401(r, { invalidToken: true, secrets: [jwt], what: `subscribe, ${what}` });
+                assert.match(err.error, /more than 64 levels deep/, `subscribe, ${what}: ${err.error}`);
+                const p = assert401(await pubAs(base, jwt, { topic: 'jwt/deep', data: 'x' }), { invalidToken: true, what: `publish, ${what}` });
+                assert.match(p.error, /more than 64 levels deep/, `publish, ${what}: ${p.error}`);
+            }
+            // 100,000 deep does not fit in a request head: 431, and nothing is parsed.
+            const huge = signRaw(header, `${grants}${arrays(100000)}}`);
+            const r = await pubAs(base, huge, { topic: 'jwt/deep', data: 'x' });
+            assertJsonError(r, 431, 'a 100,000-deep JWT in the Authorization header');
+            assert.equal((await request(`${base}/healthz`)).status, 200);
+            await pubOk(base, ok, { topic: 'jwt/deep', data: 'still here' });
+            await expectExactly(s, ['still here']);
+        } finally {
+            s.close();
+        }
+    });
+
     describe('key confusion', () => {
         it('only RS256 configured: an HS256 token signed with the public key PEM as secret is refused', T, async () => {
             const tok = `rsonly-${rand()}`;

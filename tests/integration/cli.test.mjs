@@ -316,6 +316,40 @@ async function scriptedServer(handler) {
     };
 }
 
+describe('herald pub against a scripted server', () => {
+    // dump() of the parsed answer recursed once per level: a foreign server's answer nested
+    // 100,000 deep ended `herald pub --json` with SIGSEGV.
+    test('--json: an answer nesting JSON more than 64 deep is an error, exit 1', T, async () => {
+        const deep = `{"id":"1","x":${'{"k":'.repeat(100000)}1${'}'.repeat(100000)}}`;
+        const srv = await scriptedServer((req, res) => {
+            req.resume();
+            res.writeHead(200, { 'Content-Type': 'application/json' });
+            res.end(deep);
+        });
+        try {
+            const r = await herald(['pub', 't', 'x', '--json', '--url', srv.url]);
+            assert.equal(r.code, 1, `exit ${r.code ?? r.signal}: ${r.stderr.slice(0, 300)}`);
+            assert.equal(r.stdout, '');
+            assert.match(r.stderr, /more than 64 levels deep/);
+            // 64 levels, the answer's own object included, still print.
+            const ok = await scriptedServer((req, res) => {
+                req.resume();
+                res.writeHead(200, { 'Content-Type': 'application/json' });
+                res.end(`{"id":"7","x":${'['.repeat(63)}${']'.repeat(63)}}`);
+            });
+            try {
+                const r2 = await herald(['pub', 't', 'x', '--json', '--url', ok.url]);
+                assert.equal(r2.code, 0, r2.stderr);
+                assert.equal(JSON.parse(r2.stdout).id, '7');
+            } finally {
+                ok.close();
+            }
+        } finally {
+            srv.close();
+        }
+    });
+});
+
 describe('herald sub against scripted servers', () => {
     test('reconnects after the stream ends, after the retry delay, with Last-Event-ID', T, async () => {
         // Each response sends two events after the id it was given, then ends.

@@ -1,12 +1,12 @@
 // POST /events: form and JSON bodies, the id in the response (text or JSON), ids unique
 // and in publish order, publisher ids and duplicates, the `type` alias, and every way a
-// publish is refused (400, 403, 409, 413, 415), each with a JSON error body and without
-// anything reaching subscribers.
+// publish is refused (400, 403, 409, 413, 415, JSON nested too deep), each with a JSON
+// error body and without anything reaching subscribers.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startHerald, publish, request } from './lib/harness.mjs';
 import {
-    subscribe, waitEvents, waitData, publishOk, uniqueTopic, assertJsonError,
+    subscribe, waitEvents, waitData, publishOk, uniqueTopic, assertJsonError, getMetrics,
 } from './lib/util.mjs';
 
 const T = { timeout: 30000 };
@@ -331,6 +331,102 @@ describe('publish', () => {
             await publishOk(base, { topic, data: 'public' });
             await waitData(s, 'public');
             assert.deepEqual(s.events.map((e) => e.data), ['public']);
+        } finally {
+            s.close();
+        }
+    });
+});
+
+// JSON nesting: dump() of a non-string `data` used to recurse once per level, so one body of
+// 100,000 nested arrays (200 KB, under the body limit) ended the process. A JSON body may
+// nest arrays and objects at most 64 levels deep, its own object included.
+describe('JSON nesting', () => {
+    let h;
+    let base;
+    before(async () => {
+        h = await startHerald();
+        base = h.url;
+    });
+    after(async () => {
+        const code = await h.stop('SIGTERM');
+        assert.equal(code, 0, `herald exited with ${code} on SIGTERM:\n${h.output().slice(-2000)}`);
+    });
+
+    const arrays = (n) => '['.repeat(n) + ']'.repeat(n);
+    const objects = (n) => '{"k":'.repeat(n) + '1' + '}'.repeat(n);
+    const jsonPost = (body) => post(base, 'application/json', body).catch((e) => {
+        assert.fail(`the hub dropped the request (${e.message}); it ${h.proc.exitCode !== null || h.proc.signalCode !== null ? `exited (${h.proc.exitCode ?? h.proc.signalCode})` : 'is still running'}`);
+    });
+    const assertTooDeep = (res, what) => {
+        const err = assertJsonError(res, 400, what);
+        assert.match(err.error, /\b64\b/, `${what}: the error does not name the limit: ${err.error}`);
+        assert.match(err.error, /deep/, `${what}: the error does not say what is wrong: ${err.error}`);
+    };
+
+    test('data nested 100,000 deep gets 400; the hub stays up and other streams notice nothing', T, async () => {
+        const target = uniqueTopic('deep');
+        const other = uniqueTopic('bystander');
+        const onTarget = await subscribe(base, [target]);
+        const onOther = await subscribe(base, [other]);
+        try {
+            const rejected0 = (await getMetrics(base)).sum('herald_requests_rejected_total', /reason="bad_request"/);
+            const body = `{"topic":${JSON.stringify(target)},"data":${arrays(100000)}}`;
+            assert.ok(body.length > 190000 && body.length < 1048576, `the body is ${body.length} bytes`);
+            assertTooDeep(await jsonPost(body), 'data 100,000 deep');
+            const health = await request(`${base}/healthz`);
+            assert.equal(health.status, 200, `/healthz after the deep publish: ${health.status} ${health.body}`);
+            assert.equal(h.proc.exitCode, null, 'the hub exited');
+            await publishOk(base, { topic: other, data: 'after' });
+            await publishOk(base, { topic: target, data: 'marker' });
+            await waitData(onOther, 'after');
+            await waitData(onTarget, 'marker');
+            assert.deepEqual(onOther.events.map((e) => e.data), ['after']);
+            assert.deepEqual(onTarget.events.map((e) => e.data), ['marker']);
+            assert.equal(onOther.ended, false, 'the bystander stream ended');
+            const rejected1 = (await getMetrics(base)).sum('herald_requests_rejected_total', /reason="bad_request"/);
+            assert.equal(rejected1, rejected0 + 1, 'the refusal is counted once as bad_request');
+        } finally {
+            onTarget.close();
+            onOther.close();
+        }
+    });
+
+    test('a body 64 levels deep is accepted (data 63 deep), 65 is refused', T, async () => {
+        const topic = uniqueTopic('depth');
+        const s = await subscribe(base, [topic]);
+        try {
+            const t = JSON.stringify(topic);
+            assert.equal((await jsonPost(`{"topic":${t},"data":${arrays(63)}}`)).status, 200, 'arrays, 64 deep');
+            assert.equal((await jsonPost(`{"topic":${t},"data":${objects(63)}}`)).status, 200, 'objects, 64 deep');
+            assertTooDeep(await jsonPost(`{"topic":${t},"data":${arrays(64)}}`), 'arrays, 65 deep');
+            assertTooDeep(await jsonPost(`{"topic":${t},"data":${objects(64)}}`), 'objects, 65 deep');
+            await publishOk(base, { topic, data: 'marker' });
+            await waitData(s, 'marker');
+            assert.deepEqual(s.events.map((e) => e.data), [arrays(63), objects(63).replace(/\s/g, ''), 'marker']);
+        } finally {
+            s.close();
+        }
+    });
+
+    test('too deep anywhere in the body is refused, not only in data', T, async () => {
+        const topic = uniqueTopic('elsewhere');
+        const s = await subscribe(base, [topic]);
+        try {
+            const t = JSON.stringify(topic);
+            for (const [what, body] of [
+                ['an unknown field', `{"topic":${t},"data":"x","meta":${arrays(64)}}`],
+                ['topic', `{"topic":${arrays(100000)},"data":"x"}`],
+                ['id', `{"topic":${t},"data":"x","id":${objects(100)}}`],
+                ['unclosed brackets', `{"topic":${t},"data":${'['.repeat(500000)}`],
+                ['the body itself', arrays(70)],
+            ]) {
+                assertTooDeep(await jsonPost(body), what);
+            }
+            // Brackets inside strings are text, not nesting.
+            const text = '['.repeat(1000);
+            assert.equal((await jsonPost(`{"topic":${t},"data":${JSON.stringify(text)}}`)).status, 200);
+            await waitData(s, text);
+            assert.deepEqual(s.events.map((e) => e.data), [text]);
         } finally {
             s.close();
         }

@@ -1,12 +1,14 @@
 // GET /events: response head, the opening retry line, the SSE framing of ids, types and
 // multi-line payloads, per-event retry, topic selectors (exact, several, `*`, URI
 // templates, none), one delivery per event, keep-alive comments, `$sys/` topics kept out
-// of wildcards, private events kept from anonymous subscribers.
+// of wildcards, private events kept from anonymous subscribers, and the limits on a
+// subscription's selectors and templates (with the near-matching template attack).
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHerald, openStream, publish } from './lib/harness.mjs';
+import { startHerald, openStream, publish, request } from './lib/harness.mjs';
 import {
     subscribe, waitEvents, waitData, publishOk, uniqueTopic, eventsPath, escapeRegex, waitUntil,
+    assertJsonError, getMetrics,
 } from './lib/util.mjs';
 
 const T = { timeout: 30000 };
@@ -302,6 +304,136 @@ describe('keep-alive', () => {
             assert.equal(s.ended, false);
         } finally {
             s.close();
+        }
+    });
+});
+
+// Limits on what one subscription may ask the hub to match: at most
+// server.max_topics_per_subscription selectors (1000 by default), each at most 1024 bytes,
+// a URI template with at most 32 {var} expressions; beyond them 400. Template matching is
+// linear in the topic, so near-matching templates against long topics cannot stall a worker:
+// asserted here by what is delivered and by /healthz answering, never by timing.
+describe('subscription limits and URI templates', () => {
+    let h;
+    let base;
+    before(async () => {
+        h = await startHerald();
+        base = h.url;
+    });
+    after(async () => {
+        const code = await h.stop('SIGTERM');
+        assert.equal(code, 0, `herald exited with ${code} on SIGTERM:\n${h.output().slice(-2000)}`);
+    });
+
+    const invalidTopics = async (b) => (await getMetrics(b)).sum('herald_requests_rejected_total', /reason="invalid_topic"/);
+    // GET /events that must be refused with 400; returns the error sentence.
+    async function refused(b, topics, what) {
+        const s = await openStream(b, eventsPath(topics));
+        try {
+            assert.notEqual(s.status, 200, `${what}: the subscription was accepted`);
+            await s.waitEnd(5000);
+        } finally {
+            s.close();
+        }
+        return assertJsonError({ status: s.status, headers: s.headers, body: s.body }, 400, what).error;
+    }
+    const vars = (n, sep = '') => Array.from({ length: n }, (_, k) => `{v${k}}`).join(sep);
+
+    test('the attack shape: 16 near-matching templates, 64 topics of 1 KiB, delivered exactly while /healthz answers', { timeout: 60000 }, async () => {
+        const host = 'https://example.com/';
+        const long = 'x'.repeat(990);
+        // 32 expressions each, the most a template may hold, with literal text between them.
+        const selectors = Array.from({ length: 16 }, (_, i) => `${host}${vars(32, 'x')}-s${i}`);
+        const subs = [];
+        try {
+            // One expression more is refused, as documented.
+            const err = await refused(base, [`${host}${vars(33, 'x')}-s0`], 'the shape with 33 expressions');
+            assert.match(err, /at most 32/, err);
+            for (const sel of selectors) subs.push(await subscribe(base, [sel]));
+            // Topics 0..7 match subscribers 0..7; the other 56 miss every template at the very end.
+            const topics = Array.from({ length: 64 }, (_, j) => `${host}${long}-${j < 8 ? 's' : 'n'}${j}`);
+            assert.ok(topics.every((t) => t.length <= 1024));
+            for (let k = 0; k < 5; k++) {
+                const [pub, health] = await Promise.all([
+                    publish(base, { topic: topics, data: `attack-${k}` }, { json: true }),
+                    request(`${base}/healthz`),
+                ]);
+                assert.equal(pub.status, 200, `attack publish ${k}: ${pub.status} ${pub.body}`);
+                assert.equal(health.status, 200, `/healthz during attack ${k}: ${health.status} ${health.body}`);
+                assert.deepEqual(JSON.parse(health.body), { status: 'ok' });
+            }
+            const mine = Array.from({ length: 16 }, (_, i) => `${host}${'x'.repeat(63)}-s${i}`);
+            await publishOk(base, { topic: mine, data: 'marker' }, { json: true });
+            for (let i = 0; i < 16; i++) {
+                await waitData(subs[i], 'marker');
+                const attacks = i < 8 ? ['attack-0', 'attack-1', 'attack-2', 'attack-3', 'attack-4'] : [];
+                assert.deepEqual(subs[i].events.map((e) => e.data), [...attacks, 'marker'], `subscriber ${i}`);
+            }
+        } finally {
+            for (const s of subs) s.close();
+        }
+    });
+
+    test('a template with more than 32 expressions or over 1024 bytes is refused with 400, counted', T, async () => {
+        const before = await invalidTopics(base);
+        const many = await refused(base, [`https://example.com/${vars(33, '-')}`], '33 expressions');
+        assert.match(many, /\b32\b/, `the error does not name the limit: ${many}`);
+        assert.match(many, /template/, many);
+        const adjacent = await refused(base, [`https://example.com/${vars(40)}`], '40 adjacent expressions');
+        assert.match(adjacent, /\b32\b/, adjacent);
+        const long = await refused(base, [`https://example.com/{id}/${'a'.repeat(1024)}`], 'a template over 1 KiB');
+        assert.match(long, /1024 bytes/, long);
+        await waitUntil(async () => (await invalidTopics(base)) === before + 3, {
+            ms: 5000, what: 'three invalid_topic refusals counted',
+        });
+        // 32 is accepted, and matches.
+        const topic = uniqueTopic('tpl32');
+        const sel = `${topic}/${vars(32, '.')}`;
+        const s = await subscribe(base, [sel]);
+        try {
+            await publishOk(base, { topic: `${topic}/${Array.from({ length: 32 }, (_, k) => k).join('.')}`, data: 'fits' });
+            await publishOk(base, { topic: `${topic}/${Array.from({ length: 31 }, (_, k) => k).join('.')}`, data: 'too few parts' });
+            await publishOk(base, { topic: `${topic}/end`, data: 'too short' });
+            await publishOk(base, { topic: sel, data: 'marker' }); // the template's own text matches it
+            await waitData(s, 'marker');
+            assert.deepEqual(s.events.map((e) => e.data), ['fits', 'marker']);
+        } finally {
+            s.close();
+        }
+    });
+
+    test('up to 1000 selectors by default (server.max_topics_per_subscription); 1001 is refused with 400', T, async () => {
+        // One-character topics: 1001 of them still fit in the 8 KiB request head.
+        const chars = 'abcdefghijklmnopqrstuvwxyz0123456789';
+        const topics = (n) => Array.from({ length: n }, (_, i) => chars[i % chars.length]);
+        const s = await subscribe(base, topics(1000));
+        try {
+            await publishOk(base, { topic: ['q', 'w'], data: 'one event on two of its topics' });
+            await publishOk(base, { topic: 'not-one-of-them', data: 'no' });
+            await publishOk(base, { topic: '9', data: 'marker' });
+            await waitData(s, 'marker');
+            assert.deepEqual(s.events.map((e) => e.data), ['one event on two of its topics', 'marker']);
+        } finally {
+            s.close();
+        }
+        const err = await refused(base, topics(1001), '1001 selectors');
+        assert.match(err, /at most 1000 topics/, err);
+        assert.match(err, /server\.max_topics_per_subscription/, err);
+    });
+
+    test('HERALD_SERVER_MAX_TOPICS_PER_SUBSCRIPTION sets the limit', T, async () => {
+        const small = await startHerald({ env: { HERALD_SERVER_MAX_TOPICS_PER_SUBSCRIPTION: '4' } });
+        try {
+            const s = await subscribe(small.url, ['a', 'b', 'c', 'books/{id}']);
+            s.close();
+            const before = await invalidTopics(small.url);
+            const err = await refused(small.url, ['a', 'b', 'c', 'd', 'books/{id}'], 'five selectors with a limit of 4');
+            assert.match(err, /at most 4 topics/, err);
+            await waitUntil(async () => (await invalidTopics(small.url)) === before + 1, {
+                ms: 5000, what: 'the refusal counted as invalid_topic',
+            });
+        } finally {
+            assert.equal(await small.stop('SIGTERM'), 0);
         }
     });
 });

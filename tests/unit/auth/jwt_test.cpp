@@ -1,6 +1,6 @@
 // Tests for JWT verification: HS256 and RS256 tokens signed by libjwt or by hand, every
-// refusal (alg none, key confusion, bad signatures, times, claims, malformed tokens), the
-// constructor's key check and the shape test.
+// refusal (alg none, key confusion, bad signatures, crit, times, claims, JSON nested too
+// deep, malformed tokens), the constructor's key check and the shape test.
 #include "auth/jwt.hpp"
 
 #include <gtest/gtest.h>
@@ -351,6 +351,96 @@ TEST(JwtVerifier, TypMustBeJwt) {
                   "the token's typ is not JWT")
             << header;
     }
+}
+
+// --- crit (RFC 7515 4.1.11) ---
+
+const std::string kBadCrit = "the token's header crit must be a non-empty array of strings";
+const std::string kUnknownCrit =
+    "the token's header crit names an extension herald does not understand: ";
+
+TEST(JwtVerifier, CritNamingAnyExtensionIsRefused) {
+    // Correctly signed, so only crit can be the reason: herald understands no extension.
+    for (const char* header : {R"({"alg":"HS256","typ":"JWT","crit":["b64"],"b64":false})",
+                               R"({"alg":"HS256","crit":["exp"],"exp":1})",
+                               R"({"alg":"HS256","crit":["x-a","x-b"],"x-a":1,"x-b":2})"}) {
+        const auto text = refusal(hs_only().verify(hs256_by_hand(header, kGrants, kSecret), kNow));
+        EXPECT_EQ(text.rfind(kUnknownCrit, 0), 0U) << header << ": " << text;
+    }
+    EXPECT_EQ(refusal(hs_only().verify(
+                  hs256_by_hand(R"({"alg":"HS256","crit":["b64"],"b64":false})", kGrants, kSecret),
+                  kNow)),
+              kUnknownCrit + "b64");
+}
+
+TEST(JwtVerifier, CritOnAnRs256TokenIsRefused) {
+    const auto token = rs256(kGrants);
+    const std::string header = R"({"alg":"RS256","typ":"JWT","crit":["b64"],"b64":false})";
+    // The signature no longer fits the new header, but crit is refused before it is checked.
+    const auto forged = base64url(header) + token.substr(token.find('.'));
+    EXPECT_EQ(refusal(rs_only().verify(forged, kNow)), kUnknownCrit + "b64");
+}
+
+TEST(JwtVerifier, CritNameIsShownSanitizedAndTruncated) {
+    const auto token = hs256_by_hand(
+        "{\"alg\":\"HS256\",\"crit\":[\"\\u0001abcdefghijklmnopqrstuvwxyz\"]}", kGrants, kSecret);
+    EXPECT_EQ(refusal(hs_only().verify(token, kNow)), kUnknownCrit + "?abcdefghijklmno");
+}
+
+TEST(JwtVerifier, MalformedCritIsRefused) {
+    for (const char* header :
+         {R"({"alg":"HS256","crit":[]})", R"({"alg":"HS256","crit":"b64"})",
+          R"({"alg":"HS256","crit":null})", R"({"alg":"HS256","crit":{}})",
+          R"({"alg":"HS256","crit":[1]})", R"({"alg":"HS256","crit":["b64",2],"b64":false})",
+          R"({"alg":"HS256","crit":true})"}) {
+        EXPECT_EQ(refusal(hs_only().verify(hs256_by_hand(header, kGrants, kSecret), kNow)),
+                  kBadCrit)
+            << header;
+    }
+}
+
+// --- Nesting ---
+
+// `depth` arrays, one inside the other, around `inner`.
+std::string nested(std::size_t depth, std::string_view inner = "") {
+    return std::string(depth, '[') + std::string(inner) + std::string(depth, ']');
+}
+
+const std::string kTooDeep = "the token's JSON nests arrays and objects more than 64 levels deep";
+
+TEST(JwtVerifier, PayloadNestedUpTo64IsAccepted) {
+    // The payload object is level 1, so "x" may hold 63 levels.
+    const std::string payload = R"({"herald":{"publish":["news"]},"x":)" + nested(63) + "}";
+    const auto token = hs256_by_hand(R"({"alg":"HS256","typ":"JWT"})", payload, kSecret);
+    EXPECT_EQ(accepted(hs_only().verify(token, kNow)).publish, Strings{"news"});
+}
+
+TEST(JwtVerifier, PayloadNestedDeeperThan64IsRefused) {
+    for (const std::size_t depth : {64U, 1000U, 5000U}) {
+        const std::string payload = R"({"herald":{"publish":["news"]},"x":)" + nested(depth) + "}";
+        const auto token = hs256_by_hand(R"({"alg":"HS256","typ":"JWT"})", payload, kSecret);
+        EXPECT_EQ(refusal(hs_only().verify(token, kNow)), kTooDeep) << depth;
+    }
+    // Brackets inside strings are not nesting.
+    const std::string payload =
+        R"({"herald":{"publish":["news"]},"x":")" + std::string(5000, '[') + R"(\"]"})";
+    const auto token = hs256_by_hand(R"({"alg":"HS256","typ":"JWT"})", payload, kSecret);
+    EXPECT_EQ(accepted(hs_only().verify(token, kNow)).publish, Strings{"news"});
+}
+
+TEST(JwtVerifier, HeaderNestedDeeperThan64IsRefused) {
+    const std::string header = R"({"alg":"HS256","x":)" + nested(100) + "}";
+    EXPECT_EQ(refusal(hs_only().verify(hs256_by_hand(header, kGrants, kSecret), kNow)), kTooDeep);
+}
+
+TEST(JwtVerifier, PayloadNested100000DeepIsRefusedWithoutCrashing) {
+    // Far over the token size limit: refused by its shape before anything is parsed.
+    const auto token =
+        hs256_by_hand(R"({"alg":"HS256","typ":"JWT"})", nested(100000, "1"), kSecret);
+    EXPECT_EQ(refusal(hs_only().verify(token, kNow)), kMalformed);
+    // Unbalanced, as deep as fits in a token: refused by the depth check, not the parser.
+    const auto open = hand_token(R"({"alg":"HS256"})", std::string(12000, '['), "c2ln");
+    EXPECT_EQ(refusal(hs_only().verify(open, kNow)), kTooDeep);
 }
 
 // --- Times ---

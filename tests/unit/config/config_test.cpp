@@ -86,6 +86,7 @@ TEST(Config, Defaults) {
     EXPECT_EQ(c.server.static_dir, "");
     EXPECT_EQ(c.server.request_timeout_seconds, 10U);
     EXPECT_EQ(c.server.max_topics_per_event, 64U);
+    EXPECT_EQ(c.server.max_topics_per_subscription, 1000U);
     EXPECT_EQ(c.store.url, "memory");
     EXPECT_EQ(c.store.sync, SyncMode::full);
     EXPECT_EQ(c.store.cache_events, 1000U);
@@ -125,6 +126,7 @@ cors_origins = ["https://app.example.com", "http://localhost:3000"]
 static = "/srv/www"
 request_timeout_seconds = 5
 max_topics_per_event = 8
+max_topics_per_subscription = 20
 
 [store]
 url = "sqlite:/var/lib/herald/events.db"
@@ -173,6 +175,7 @@ level = "debug"
     EXPECT_EQ(c.server.static_dir, "/srv/www");
     EXPECT_EQ(c.server.request_timeout_seconds, 5U);
     EXPECT_EQ(c.server.max_topics_per_event, 8U);
+    EXPECT_EQ(c.server.max_topics_per_subscription, 20U);
     EXPECT_EQ(c.store.url, "sqlite:/var/lib/herald/events.db");
     EXPECT_EQ(c.store.sync, SyncMode::normal);
     EXPECT_EQ(c.store.cache_events, 50U);
@@ -354,6 +357,12 @@ TEST_F(ConfigTest, Ranges) {
          "expected an integer from 1 to 10000, got 0"},
         {"server.max_topics_per_event", "[server]\nmax_topics_per_event = 10001",
          "expected an integer from 1 to 10000, got 10001"},
+        {"server.max_topics_per_subscription", "[server]\nmax_topics_per_subscription = 0",
+         "expected an integer from 1 to 10000, got 0"},
+        {"server.max_topics_per_subscription", "[server]\nmax_topics_per_subscription = 10001",
+         "expected an integer from 1 to 10000, got 10001"},
+        {"server.max_topics_per_subscription", "[server]\nmax_topics_per_subscription = \"9\"",
+         "expected an integer from 1 to 10000, got \"9\""},
         {"history.max_events", "[history]\nmax_events = -5",
          "expected a non-negative integer, got -5"},
         {"history.max_bytes", "[history]\nmax_bytes = -1",
@@ -372,12 +381,14 @@ TEST_F(ConfigTest, Ranges) {
                                 "retry_ms = 86400000\nmax_body_bytes = 1\n"
                                 "slow_client_bytes = 1024\nrequest_timeout_seconds = 3600\n"
                                 "max_topics_per_event = 10000\n"
+                                "max_topics_per_subscription = 10000\n"
                                 "[history]\nmax_age_seconds = 4294967295\n"),
                           {}, {});
     EXPECT_EQ(c.server.port, 0);
     EXPECT_EQ(c.server.threads, 1024U);
     EXPECT_EQ(c.server.retry_ms, 86400000U);
     EXPECT_EQ(c.server.max_topics_per_event, 10000U);
+    EXPECT_EQ(c.server.max_topics_per_subscription, 10000U);
     EXPECT_EQ(c.history.max_age_seconds, 4294967295U);
 }
 
@@ -401,6 +412,7 @@ TEST_F(ConfigTest, TokenErrors) {
 TEST(Config, EnvironmentSetsKeys) {
     const Config c = load("",
                           {{"HERALD_SERVER_SLOW_CLIENT_BYTES", "2048"},
+                           {"HERALD_SERVER_MAX_TOPICS_PER_SUBSCRIPTION", "1"},
                            {"HERALD_SERVER_CORS_ORIGINS", " https://a.example , ,http://b "},
                            {"HERALD_SERVER_STATIC", "/www"},
                            {"HERALD_STORE_URL", "redis://cache:6379"},
@@ -414,6 +426,7 @@ TEST(Config, EnvironmentSetsKeys) {
                            {"HERALD_LOG_LEVEL", "warn"}},
                           {});
     EXPECT_EQ(c.server.slow_client_bytes, 2048U);
+    EXPECT_EQ(c.server.max_topics_per_subscription, 1U);
     EXPECT_EQ(c.server.cors_origins, (std::vector<std::string>{"https://a.example", "http://b"}));
     EXPECT_EQ(c.server.static_dir, "/www");
     EXPECT_EQ(c.store.url, "redis://cache:6379");
@@ -474,6 +487,10 @@ TEST(Config, EnvironmentErrors) {
     EXPECT_EQ(e.key(), "store.cache_events");
     EXPECT_STREQ(e.what(), "environment HERALD_STORE_CACHE_EVENTS: store.cache_events: expected a "
                            "non-negative integer, got \"-1\"");
+    e = env_error({{"HERALD_SERVER_MAX_TOPICS_PER_SUBSCRIPTION", "0"}});
+    EXPECT_STREQ(e.what(), "environment HERALD_SERVER_MAX_TOPICS_PER_SUBSCRIPTION: "
+                           "server.max_topics_per_subscription: expected an integer from 1 to "
+                           "10000, got \"0\"");
 }
 
 TEST(Config, StrictIntegersFromText) {
