@@ -36,7 +36,8 @@ struct Subscription {
 [[nodiscard]] Response publish_response(net::WorkerStats& stats, const Request& request,
                                         const hub::PublishResult& result,
                                         base::MonoClock::time_point started);
-[[nodiscard]] Response handle_topics(Services& services);
+[[nodiscard]] Response handle_topics(const Request& request, Services& services,
+                                     net::WorkerStats& stats);
 [[nodiscard]] Response handle_metrics(Services& services);
 [[nodiscard]] Response handle_healthz();
 [[nodiscard]] Response handle_readyz(Services& services);
