@@ -43,6 +43,8 @@ std::unique_ptr<log::EventLog> open_store(const config::Config& config) {
     retention.max_events = config.history.max_events;
     retention.max_bytes = config.history.max_bytes;
     retention.max_age_ms = static_cast<std::int64_t>(config.history.max_age_seconds) * 1000;
+    retention.max_topics = config.history.max_topics;
+    retention.max_total_bytes = config.history.max_total_bytes;
     if (url == "memory") {
         return std::make_unique<store::MemoryStore>(retention);
     }

@@ -326,6 +326,10 @@ const std::array kSettings = {
                 c.history.max_age_seconds =
                     static_cast<unsigned>(in.integer(0, std::numeric_limits<unsigned>::max()));
             }},
+    Setting{"history.max_topics",
+            [](Config& c, const Input& in) { c.history.max_topics = in.integer(0, kNoMax); }},
+    Setting{"history.max_total_bytes",
+            [](Config& c, const Input& in) { c.history.max_total_bytes = in.integer(0, kNoMax); }},
     Setting{"auth.jwt_secret", [](Config& c, const Input& in) { c.auth.jwt_secret = in.string(); }},
     Setting{"auth.jwt_public_key_file",
             [](Config& c, const Input& in) { c.auth.jwt_public_key_file = in.string(); }},

@@ -50,6 +50,11 @@ struct HistoryConfig {
     std::size_t max_events = 10000;
     std::size_t max_bytes = 5000000;
     unsigned max_age_seconds = 0; // 0: no age limit
+    // Hub-wide: topics that retain events (beyond it, the topic whose newest event is the
+    // oldest is forgotten whole), and the bytes of all topics' history together (beyond
+    // it, the oldest events in the global order go first). 0: no bound.
+    std::size_t max_topics = 100000;
+    std::size_t max_total_bytes = 536870912;
 };
 
 struct Grants {

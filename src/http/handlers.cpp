@@ -294,10 +294,29 @@ Response publish_response(net::WorkerStats& stats, const Request& request,
     return r;
 }
 
-Response handle_topics(Services& services) {
+Response handle_topics(const Request& request, Services& services, net::WorkerStats& stats) {
+    // One page: ?limit=N (default 1000, at most 10000), ?after=TOPIC (the previous page's
+    // `next`), ?prefix=P.
+    constexpr std::size_t kDefaultLimit = 1000;
+    constexpr std::size_t kMaxLimit = 10000;
+    hub::TopicQuery query;
+    query.limit = kDefaultLimit;
+    if (auto limit = request.param("limit")) {
+        std::size_t n = 0;
+        auto [end, ec] = std::from_chars(limit->data(), limit->data() + limit->size(), n);
+        if (limit->empty() || ec != std::errc() || end != limit->data() + limit->size() || n < 1 ||
+            n > kMaxLimit) {
+            return reject(stats, Reject::bad_request, 400,
+                          "limit must be an integer from 1 to " + std::to_string(kMaxLimit));
+        }
+        query.limit = n;
+    }
+    query.after = request.param("after").value_or("");
+    query.prefix = request.param("prefix").value_or("");
+    const hub::TopicPage page = services.hub.topics(query);
     std::string body = "{\"topics\":[";
     bool first = true;
-    for (const auto& info : services.hub.topics()) {
+    for (const auto& info : page.topics) {
         body += first ? "" : ",";
         first = false;
         body += "{\"topic\":" + json_quote(info.topic) +
@@ -305,7 +324,11 @@ Response handle_topics(Services& services) {
                 ",\"retained\":" + std::to_string(info.retained) + ",\"lastEventId\":" +
                 (info.last_id.empty() ? std::string("null") : json_quote(info.last_id)) + "}";
     }
-    body += "]}\n";
+    body += "]";
+    if (page.more) {
+        body += ",\"next\":" + json_quote(page.topics.back().topic);
+    }
+    body += "}\n";
     Response r;
     r.body = std::move(body);
     return r;

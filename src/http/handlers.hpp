@@ -41,7 +41,8 @@ parse_subscription(const Request& request, std::size_t max_topics, net::WorkerSt
 [[nodiscard]] Response publish_response(net::WorkerStats& stats, const Request& request,
                                         const hub::PublishResult& result,
                                         base::MonoClock::time_point started);
-[[nodiscard]] Response handle_topics(Services& services);
+[[nodiscard]] Response handle_topics(const Request& request, Services& services,
+                                     net::WorkerStats& stats);
 [[nodiscard]] Response handle_metrics(Services& services);
 [[nodiscard]] Response handle_healthz();
 [[nodiscard]] Response handle_readyz(Services& services);

@@ -153,7 +153,7 @@ void route(Exchange& exchange, Request& request, const auth::PrincipalPtr& who_p
                 }
             });
         } else if (path == "/topics") {
-            answer(exchange, request, handle_topics(services));
+            answer(exchange, request, handle_topics(request, services, stats));
         } else if (path == "/metrics") {
             answer(exchange, request, handle_metrics(services));
         } else if (auto page = serve_static(services.config.server.static_dir, path)) {

@@ -364,6 +364,7 @@ void Hub::fan_out(const log::EventPtr& ev) {
     for (const auto& topic : ev->topics) {
         if (auto it = exact_.find(topic); it != exact_.end()) {
             targets |= it->second.workers;
+            it->second.last_id = ev->id;
         }
         ordinary = ordinary || !is_system_topic(topic);
     }
@@ -399,7 +400,7 @@ void Hub::publish_system(std::string_view topic, std::string data) {
 
 bool Hub::followed(std::string_view topic) const {
     std::lock_guard lock(mu_);
-    return exact_.find(std::string(topic)) != exact_.end();
+    return exact_.find(topic) != exact_.end();
 }
 
 void Hub::expire(std::int64_t now_ms) {
@@ -407,27 +408,57 @@ void Hub::expire(std::int64_t now_ms) {
     log_.expire(now_ms);
 }
 
-std::vector<TopicInfo> Hub::topics() const {
+TopicPage Hub::topics(const TopicQuery& query) const {
     std::lock_guard lock(mu_);
-    std::vector<TopicInfo> out;
-    std::unordered_map<std::string, std::size_t> index;
-    for (auto& stats : log_.topics()) {
-        index.emplace(stats.topic, out.size());
-        out.push_back({std::move(stats.topic), 0, stats.retained, std::move(stats.last_id)});
+    // The topics with history and those followed by name, each in name order: merged, one
+    // past the page to know whether more remain.
+    const std::size_t want =
+        query.limit == static_cast<std::size_t>(-1) ? query.limit : query.limit + 1;
+    std::vector<log::TopicStats> stored =
+        log_.topics(log::TopicRange{query.after, query.prefix, want});
+    auto followed = exact_.lower_bound(query.prefix);
+    if (!query.after.empty() && query.after >= query.prefix) {
+        followed = exact_.upper_bound(query.after);
     }
-    for (const auto& [topic, entry] : exact_) {
-        auto [it, fresh] = index.try_emplace(topic, out.size());
-        if (fresh) {
-            out.push_back({topic, 0, 0, {}});
+    auto in_range = [&](decltype(followed) it) {
+        return it != exact_.end() && it->first.starts_with(query.prefix);
+    };
+    TopicPage page;
+    auto s = stored.begin();
+    while (page.topics.size() < want && (s != stored.end() || in_range(followed))) {
+        const bool take_stored =
+            s != stored.end() && (!in_range(followed) || s->topic <= followed->first);
+        TopicInfo info;
+        const Interested* entry = nullptr;
+        if (take_stored) {
+            if (in_range(followed) && followed->first == s->topic) {
+                entry = &(followed++)->second;
+            }
+            info = {std::move(s->topic), 0, s->retained, std::move(s->last_id)};
+            ++s;
+        } else {
+            entry = &followed->second;
+            info = {followed->first, 0, 0, entry->last_id};
+            ++followed;
         }
-        // Subscribers that also have patterns are counted with their group below.
-        std::size_t total = 0;
-        for (auto n : entry.counts) {
-            total += n;
+        if (entry != nullptr) {
+            // Subscribers that also have patterns are counted with their group below.
+            std::size_t total = 0;
+            for (auto n : entry->counts) {
+                total += n;
+            }
+            info.subscribers = total - entry->patterned;
+            if (info.last_id.empty()) {
+                info.last_id = entry->last_id;
+            }
         }
-        out[it->second].subscribers += total - entry.patterned;
+        page.topics.push_back(std::move(info));
     }
-    for (auto& info : out) {
+    if (page.topics.size() > query.limit) {
+        page.topics.pop_back();
+        page.more = true;
+    }
+    for (auto& info : page.topics) {
         for (const auto& [key, group] : patterned_) {
             const auto& in = group.interest;
             const bool named =
@@ -437,9 +468,17 @@ std::vector<TopicInfo> Hub::topics() const {
             }
         }
     }
-    std::sort(out.begin(), out.end(),
-              [](const TopicInfo& a, const TopicInfo& b) { return a.topic < b.topic; });
-    return out;
+    return page;
+}
+
+log::HistoryFigures Hub::history() const {
+    std::lock_guard lock(mu_);
+    return log_.history();
+}
+
+std::size_t Hub::followed_topics() const {
+    std::lock_guard lock(mu_);
+    return exact_.size();
 }
 
 std::optional<std::string> Hub::trouble() const {

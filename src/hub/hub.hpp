@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -98,6 +99,19 @@ struct TopicInfo {
     std::string last_id;
 };
 
+// One page of /topics: the topics that retain history or have a subscriber (by name),
+// sorted by name, strictly after `after`, starting with `prefix`, at most `limit`.
+struct TopicQuery {
+    std::string after;
+    std::string prefix;
+    std::size_t limit = static_cast<std::size_t>(-1);
+};
+
+struct TopicPage {
+    std::vector<TopicInfo> topics;
+    bool more = false; // topics remain after the last one listed
+};
+
 class Hub {
 public:
     // `schedule(worker)` must arrange for shard(worker).drain() to run on that worker soon.
@@ -133,7 +147,14 @@ public:
     // Any thread. Applies age retention.
     void expire(std::int64_t now_ms);
 
-    [[nodiscard]] std::vector<TopicInfo> topics() const;
+    // Any thread. Costs the page's length (and the number of pattern subscriptions), not
+    // the number of topics.
+    [[nodiscard]] TopicPage topics(const TopicQuery& query) const;
+    [[nodiscard]] std::vector<TopicInfo> topics() const { return topics(TopicQuery{}).topics; }
+    // Any thread. The history's figures, and the number of topics followed by name: both
+    // kept up to date, so reading them costs the same however many topics there are.
+    [[nodiscard]] log::HistoryFigures history() const;
+    [[nodiscard]] std::size_t followed_topics() const;
     // The store's own counters, if it keeps any (any thread).
     [[nodiscard]] std::optional<log::StoreFigures> store_figures() const { return log_.figures(); }
     // Why the store cannot take events now, or nothing when it can.
@@ -157,6 +178,8 @@ private:
         WorkerSet workers;
         std::vector<std::uint32_t> counts; // subscribers per worker
         std::uint32_t patterned = 0;       // of them, those that also have patterns
+        std::string last_id; // of the newest event since it was followed (/topics, when the
+                             // log retains none)
     };
     // Subscribers with patterns, grouped by their whole interest, so that /topics counts
     // each of them once per topic however many of its selectors match.
@@ -176,7 +199,8 @@ private:
     std::vector<std::unique_ptr<Shard>> shards_;
 
     mutable std::mutex mu_; // the log, the interest tables
-    std::unordered_map<std::string, Interested> exact_;
+    // Only topics with a subscriber have an entry; ordered by name for /topics pages.
+    std::map<std::string, Interested, std::less<>> exact_;
     std::unordered_map<std::string, PatternGroup> patterned_; // by signature()
     std::vector<std::uint32_t> pattern_counts_;               // per worker
     WorkerSet pattern_workers_;

@@ -55,6 +55,25 @@ struct TopicStats {
     std::string last_id; // empty when nothing was ever published to it here
 };
 
+// Which topics a /topics page lists: names after `after` (strictly), starting with `prefix`,
+// in name order, at most `limit` of them.
+struct TopicRange {
+    std::string_view after; // empty: from the first
+    std::string_view prefix;
+    std::size_t limit = static_cast<std::size_t>(-1);
+};
+
+// The history as a whole, for /metrics: kept up to date as events come and go, so that
+// reading them costs the same however many topics there are.
+struct HistoryFigures {
+    std::size_t topics = 0; // topics that retain at least one event
+    std::size_t bytes = 0;  // their events' footprints, an event once per topic holding it
+    // Events dropped from a topic's history (once per topic) to keep history.max_topics
+    // and history.max_total_bytes.
+    std::uint64_t evicted_max_topics = 0;
+    std::uint64_t evicted_max_total_bytes = 0;
+};
+
 // A durable store's own counters, for /metrics.
 struct StoreFigures {
     std::uint64_t transactions = 0;        // committed
@@ -108,8 +127,13 @@ public:
     // Drops events older than the age bound; called about once a second.
     virtual void expire(std::int64_t now_ms) = 0;
 
-    // Per-topic figures for /topics.
-    [[nodiscard]] virtual std::vector<TopicStats> topics() const = 0;
+    // Per-topic figures for /topics, of the topics that retain events (a topic that
+    // retains none is forgotten), in name order.
+    [[nodiscard]] virtual std::vector<TopicStats> topics(const TopicRange& range) const = 0;
+    [[nodiscard]] std::vector<TopicStats> topics() const { return topics(TopicRange{}); }
+
+    // The history's figures (cheap: no walk over the topics).
+    [[nodiscard]] virtual HistoryFigures history() const = 0;
 
     // Any thread, without the hub's lock: the store's counters, if it keeps any.
     [[nodiscard]] virtual std::optional<StoreFigures> figures() const { return std::nullopt; }

@@ -38,8 +38,30 @@ std::string render_metrics(const hub::Hub& hub,
     sample(out, "herald_connections_total", sum(workers, &S::connections_total));
     family(out, "herald_subscribers", "gauge", "Open event streams.");
     sample(out, "herald_subscribers", hub.subscribers());
-    family(out, "herald_topics", "gauge", "Topics with history or subscribers.");
-    sample(out, "herald_topics", hub.topics().size());
+    // Figures the hub and the store keep up to date: a scrape costs the same however many
+    // topics there are.
+    const log::HistoryFigures history = hub.history();
+    const std::size_t followed = hub.followed_topics();
+    family(out, "herald_topics", "gauge",
+           "Topics with history or subscribers: herald_history_topics plus "
+           "herald_followed_topics (a topic with both counts in each).");
+    sample(out, "herald_topics", history.topics + followed);
+    family(out, "herald_followed_topics", "gauge", "Topics that some subscriber names.");
+    sample(out, "herald_followed_topics", followed);
+    family(out, "herald_history_topics", "gauge",
+           "Topics that retain events (at most history.max_topics).");
+    sample(out, "herald_history_topics", history.topics);
+    family(out, "herald_history_bytes", "gauge",
+           "Bytes of the events retained, all topics together, an event once per topic "
+           "(at most history.max_total_bytes).");
+    sample(out, "herald_history_bytes", history.bytes);
+    family(out, "herald_history_evictions_total", "counter",
+           "Events dropped from a topic's history (once per topic) to keep a hub-wide bound: "
+           "max_topics (the topic whose newest event was the oldest, whole), max_total_bytes "
+           "(the oldest events first).");
+    out += fmt::format("herald_history_evictions_total{{reason=\"max_topics\"}} {}\n"
+                       "herald_history_evictions_total{{reason=\"max_total_bytes\"}} {}\n",
+                       history.evicted_max_topics, history.evicted_max_total_bytes);
     family(out, "herald_events_published_total", "counter",
            "Events appended to the log (not the hub's own $sys events).");
     sample(out, "herald_events_published_total", hub.published());

@@ -8,6 +8,7 @@ const STATS_TOPIC = '$sys/stats';
 const TOPICS_EVERY_MS = 2000;
 const MAX_EVENTS_SHOWN = 200;
 const MAX_TOPICS_SHOWN = 200;
+const TOPICS_PAGE = 1000; // /topics gives a page at a time: the first one is listed
 
 const $ = (id) => document.getElementById(id);
 
@@ -16,6 +17,9 @@ const page = {
     feed: null,
     topicsTimer: null,
     topics: [],
+    moreTopics: false, // the hub has topics beyond the first page
+    found: [],         // topics starting with the filter, asked for when there are more
+    findTimer: null,
     sub: null,
     received: 0,
 };
@@ -120,15 +124,19 @@ async function refreshTopics() {
     if (document.hidden) return; // visibilitychange starts it again
     const note = $('topics-note');
     try {
-        const res = await fetch('/topics', { headers: authHeaders(), cache: 'no-store' });
+        const res = await fetch(`/topics?limit=${TOPICS_PAGE}`, { headers: authHeaders(), cache: 'no-store' });
         if (!res.ok) {
             note.textContent = advice(await errorText(res), 'Topics', 'the list needs an admin token');
             note.hidden = false;
             page.topics = [];
+            page.moreTopics = false;
         } else {
-            page.topics = (await res.json()).topics || [];
+            const body = await res.json();
+            page.topics = body.topics || [];
+            page.moreTopics = typeof body.next === 'string';
             note.hidden = true;
         }
+        await findTopics();
     } catch (e) {
         note.textContent = `Topics: the hub did not answer (${e.message}).`;
         note.hidden = false;
@@ -140,12 +148,32 @@ async function refreshTopics() {
     page.topicsTimer = setTimeout(refreshTopics, every);
 }
 
+// Beyond the first page, the filter also asks the hub for the topics that start with it.
+async function findTopics() {
+    const filter = $('topic-filter').value.trim();
+    if (!filter || !page.moreTopics) {
+        page.found = [];
+        return;
+    }
+    const query = `limit=${TOPICS_PAGE}&prefix=${encodeURIComponent(filter)}`;
+    const res = await fetch(`/topics?${query}`, { headers: authHeaders(), cache: 'no-store' });
+    page.found = res.ok ? (await res.json()).topics || [] : [];
+}
+
+function filterChanged() {
+    renderTopics();
+    clearTimeout(page.findTimer);
+    page.findTimer = setTimeout(() => findTopics().then(renderTopics, () => {}), 300);
+}
+
 function renderTopics() {
     const filter = $('topic-filter').value.trim().toLowerCase();
-    const shown = page.topics
+    const listed = new Set(page.topics.map((t) => t.topic));
+    const shown = page.topics.concat(page.found.filter((t) => !listed.has(t.topic)))
         .filter((t) => !filter || t.topic.toLowerCase().includes(filter))
         .sort((a, b) => b.subscribers - a.subscribers || a.topic.localeCompare(b.topic));
-    $('topics-count').textContent = page.topics.length ? `(${page.topics.length.toLocaleString()})` : '';
+    const more = page.moreTopics ? '+' : '';
+    $('topics-count').textContent = page.topics.length ? `(${page.topics.length.toLocaleString()}${more})` : '';
     const body = $('topics').tBodies[0];
     const rows = [];
     for (const t of shown.slice(0, MAX_TOPICS_SHOWN)) {
@@ -319,7 +347,7 @@ $('token-form').addEventListener('submit', (e) => {
     useToken($('token').value.trim());
 });
 $('token-forget').addEventListener('click', () => useToken(''));
-$('topic-filter').addEventListener('input', renderTopics);
+$('topic-filter').addEventListener('input', filterChanged);
 $('publish-form').addEventListener('submit', publish);
 $('subscribe-form').addEventListener('submit', subscribe);
 $('sub-stop').addEventListener('click', stopSubscription);

@@ -37,51 +37,129 @@ log::AppendResult MemoryStore::append(log::NewEvent&& event) {
 void MemoryStore::insert(log::EventPtr ev) {
     const std::uint64_t position = ev->position;
     last_position_ = std::max(last_position_, position);
+    if (retention_.max_events == 0) {
+        // No history: nothing to hold, only what a replay must know (events went by).
+        for (const auto& topic : ev->topics) {
+            erased_.raise(topic, position);
+        }
+        return;
+    }
     std::uint32_t holders = 0;
-    const bool keep = retention_.max_events > 0;
     for (const auto& topic : ev->topics) {
-        auto it = rings_.find(topic);
-        if (it == rings_.end()) {
-            it = rings_.emplace(topic, Ring{}).first;
-        }
+        auto [it, fresh] = rings_.try_emplace(topic);
         Ring& ring = it->second;
-        ring.last_id = ev->id;
-        if (!keep) {
-            ring.dropped_upto = position;
-            continue;
+        if (fresh) {
+            ring.name = &it->first;
+            // What a forgotten topic of this name dropped still counts.
+            ring.dropped_upto = erased_.of(topic);
+        } else {
+            unlink(ring);
         }
+        link_newest(ring);
         ring.events.push_back(ev);
         ring.bytes += ev->footprint();
+        total_bytes_ += ev->footprint();
         ++holders;
     }
-    if (holders > 0) {
-        ids_.emplace(ev->id, IdEntry{position, holders});
-    }
+    ids_.emplace(ev->id, IdEntry{position, holders});
+    by_position_.emplace(position, ev.get());
     // Trim after registering the id, so that an event dropped at once is unregistered.
     for (const auto& topic : ev->topics) {
-        trim(rings_.find(topic)->second);
+        if (auto it = rings_.find(topic); it != rings_.end()) {
+            trim(it);
+        }
     }
+    enforce_caps();
 }
 
 void MemoryStore::raise_floor(const std::string& topic, std::uint64_t position) {
-    Ring& ring = rings_[topic];
-    ring.dropped_upto = std::max(ring.dropped_upto, position);
+    if (auto it = rings_.find(topic); it != rings_.end()) {
+        it->second.dropped_upto = std::max(it->second.dropped_upto, position);
+    } else {
+        erased_.raise(topic, position);
+    }
+}
+
+void MemoryStore::link_newest(Ring& ring) {
+    ring.older = newest_;
+    ring.newer = nullptr;
+    if (newest_ != nullptr) {
+        newest_->newer = &ring;
+    } else {
+        oldest_ = &ring;
+    }
+    newest_ = &ring;
+}
+
+void MemoryStore::unlink(Ring& ring) {
+    (ring.older != nullptr ? ring.older->newer : oldest_) = ring.newer;
+    (ring.newer != nullptr ? ring.newer->older : newest_) = ring.older;
+    ring.older = ring.newer = nullptr;
 }
 
 void MemoryStore::drop_front(Ring& ring) {
     const log::EventPtr& ev = ring.events.front();
     ring.bytes -= ev->footprint();
-    ring.dropped_upto = ev->position;
+    total_bytes_ -= ev->footprint();
+    ring.dropped_upto = std::max(ring.dropped_upto, ev->position);
     if (auto it = ids_.find(ev->id); it != ids_.end() && --it->second.holders == 0) {
         ids_.erase(it);
+        by_position_.erase(ev->position);
     }
     ring.events.pop_front();
 }
 
-void MemoryStore::trim(Ring& ring) {
+MemoryStore::RingMap::iterator MemoryStore::forget(RingMap::iterator it) {
+    erased_.raise(it->first, it->second.dropped_upto);
+    unlink(it->second);
+    return rings_.erase(it);
+}
+
+void MemoryStore::trim(RingMap::iterator it) {
+    Ring& ring = it->second;
     while (!ring.events.empty() &&
            (ring.events.size() > retention_.max_events || ring.bytes > retention_.max_bytes)) {
         drop_front(ring);
+    }
+    if (ring.events.empty()) {
+        forget(it);
+    }
+}
+
+// The hub-wide bounds, after an insert: whole topics first (the one whose newest event is
+// the oldest), then the oldest events in the global order.
+void MemoryStore::enforce_caps() {
+    while (retention_.max_topics > 0 && rings_.size() > retention_.max_topics) {
+        auto it = rings_.find(*oldest_->name);
+        while (!it->second.events.empty()) {
+            drop_front(it->second);
+            ++evicted_max_topics_;
+        }
+        forget(it);
+    }
+    while (retention_.max_total_bytes > 0 && total_bytes_ > retention_.max_total_bytes &&
+           !by_position_.empty()) {
+        const auto oldest = by_position_.begin();
+        const std::uint64_t position = oldest->first;
+        // The globally oldest retained event is the oldest of every ring holding it.
+        log::EventPtr keep; // it must outlive the loop over its own topics
+        for (const auto& topic : oldest->second->topics) {
+            auto it = rings_.find(topic);
+            if (it == rings_.end() || it->second.events.front()->position != position) {
+                continue;
+            }
+            if (!keep) {
+                keep = it->second.events.front();
+            }
+            drop_front(it->second);
+            ++evicted_max_total_bytes_;
+            if (it->second.events.empty()) {
+                forget(it);
+            }
+        }
+        if (!keep) {
+            by_position_.erase(position); // cannot happen: no ring held it
+        }
     }
 }
 
@@ -105,15 +183,9 @@ void MemoryStore::collect(const Ring& ring, std::uint64_t after, std::vector<con
 log::Replay MemoryStore::replay(std::uint64_t after, const log::TopicFilter& filter) const {
     log::Replay out;
     std::vector<const Ring*> rings;
-    if (erased_dropped_upto_ > after) {
-        // A covered topic may be one whose emptied ring was erased.
-        const bool all_present =
-            !filter.pattern &&
-            std::all_of(filter.exact.begin(), filter.exact.end(),
-                        [this](const std::string& t) { return rings_.contains(t); });
-        out.gap = !all_present;
-    }
     if (filter.pattern) {
+        // A covered topic may be any that was forgotten.
+        out.gap = erased_.max() > after;
         for (const auto& [topic, ring] : rings_) {
             if (filter.pattern(topic) ||
                 std::find(filter.exact.begin(), filter.exact.end(), topic) != filter.exact.end()) {
@@ -124,6 +196,8 @@ log::Replay MemoryStore::replay(std::uint64_t after, const log::TopicFilter& fil
         for (const auto& topic : filter.exact) {
             if (auto it = rings_.find(topic); it != rings_.end()) {
                 collect(it->second, after, rings, out.gap);
+            } else if (erased_.of(topic) > after) {
+                out.gap = true; // a forgotten topic of this name (or its bucket) dropped some
             }
         }
         // A topic named twice would otherwise be merged twice.
@@ -172,22 +246,28 @@ void MemoryStore::expire(std::int64_t now_ms) {
         while (!ring.events.empty() && ring.events.front()->published_ms < cutoff) {
             drop_front(ring);
         }
-        if (ring.events.empty()) {
-            erased_dropped_upto_ = std::max(erased_dropped_upto_, ring.dropped_upto);
-            it = rings_.erase(it);
-        } else {
-            ++it;
-        }
+        it = ring.events.empty() ? forget(it) : std::next(it);
     }
 }
 
-std::vector<log::TopicStats> MemoryStore::topics() const {
+std::vector<log::TopicStats> MemoryStore::topics(const log::TopicRange& range) const {
     std::vector<log::TopicStats> out;
-    out.reserve(rings_.size());
-    for (const auto& [topic, ring] : rings_) {
-        out.push_back({topic, ring.events.size(), ring.bytes, ring.last_id});
+    auto it = rings_.lower_bound(range.prefix);
+    if (!range.after.empty() && range.after >= range.prefix) {
+        it = rings_.upper_bound(range.after);
+    }
+    for (; it != rings_.end() && out.size() < range.limit; ++it) {
+        const auto& [topic, ring] = *it;
+        if (!topic.starts_with(range.prefix)) {
+            break; // the names with a prefix are consecutive
+        }
+        out.push_back({topic, ring.events.size(), ring.bytes, ring.events.back()->id});
     }
     return out;
+}
+
+log::HistoryFigures MemoryStore::history() const {
+    return {rings_.size(), total_bytes_, evicted_max_topics_, evicted_max_total_bytes_};
 }
 
 } // namespace herald::store

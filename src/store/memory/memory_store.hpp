@@ -3,8 +3,11 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -17,6 +20,45 @@ struct Retention {
     std::size_t max_events = 10000; // per topic; 0 keeps no history
     std::size_t max_bytes = 5000000;
     std::int64_t max_age_ms = 0; // 0: no age bound
+    // Hub-wide, 0: no bound. Topics that retain events: beyond it, the topic whose newest
+    // event is the oldest is forgotten whole.
+    std::size_t max_topics = 100000;
+    // The footprints of all topics' events together (an event once per topic): beyond it,
+    // the oldest events in the global order are dropped first, from every topic.
+    std::size_t max_total_bytes = 536870912;
+};
+
+// The newest position dropped by topics that are no longer held (forgotten once they
+// retained nothing), by a hash of the topic's name: a replay over a topic without history
+// may have lost events up to its bucket's floor. Fixed size, so that forgetting a topic
+// costs nothing afterwards; conservative (two topics share a bucket), so it can make a
+// resume report `earliest` needlessly, never report a complete replay falsely.
+class ErasedFloors {
+public:
+    void raise(std::string_view topic, std::uint64_t position) noexcept {
+        std::uint64_t& floor = buckets_[bucket(topic)];
+        floor = std::max(floor, position);
+        max_ = std::max(max_, position);
+    }
+    void raise_all(std::uint64_t position) noexcept {
+        for (auto& floor : buckets_) {
+            floor = std::max(floor, position);
+        }
+        max_ = std::max(max_, position);
+    }
+    [[nodiscard]] std::uint64_t of(std::string_view topic) const noexcept {
+        return buckets_[bucket(topic)];
+    }
+    // The newest drop of any forgotten topic (for replays over patterns).
+    [[nodiscard]] std::uint64_t max() const noexcept { return max_; }
+
+private:
+    static constexpr std::size_t kBuckets = 4096;
+    static std::size_t bucket(std::string_view topic) noexcept {
+        return std::hash<std::string_view>{}(topic) % kBuckets;
+    }
+    std::array<std::uint64_t, kBuckets> buckets_{};
+    std::uint64_t max_ = 0;
 };
 
 // Ids the store assigns are the decimal position. Positions start at the wall clock in
@@ -33,7 +75,9 @@ public:
     [[nodiscard]] log::Replay replay(std::uint64_t after,
                                      const log::TopicFilter& filter) const override;
     void expire(std::int64_t now_ms) override;
-    [[nodiscard]] std::vector<log::TopicStats> topics() const override;
+    using log::EventLog::topics;
+    [[nodiscard]] std::vector<log::TopicStats> topics(const log::TopicRange& range) const override;
+    [[nodiscard]] log::HistoryFigures history() const override;
 
     // Retains an event whose position and id are settled (newer than every event retained):
     // what append() does after assigning them. A durable store keeps its recent events in
@@ -43,19 +87,24 @@ public:
     // or were dropped), so that a replay from before it reports a gap.
     void raise_floor(const std::string& topic, std::uint64_t position);
     // Records that topics no longer known here dropped events up to `position`.
-    void raise_erased_floor(std::uint64_t position) {
-        erased_dropped_upto_ = std::max(erased_dropped_upto_, position);
-    }
+    void raise_erased_floor(std::uint64_t position) { erased_.raise_all(position); }
 
     // Number of events retained by at least one topic.
     [[nodiscard]] std::size_t size() const noexcept { return ids_.size(); }
 
 private:
+    // A topic's history. A topic has one only while it retains an event: one that retains
+    // nothing is forgotten (its floor goes to erased_), so a topic costs nothing once its
+    // events are gone, however many topics were ever published to.
     struct Ring {
-        std::deque<log::EventPtr> events; // oldest first
+        std::deque<log::EventPtr> events; // oldest first; never empty between calls
         std::size_t bytes = 0;
         std::uint64_t dropped_upto = 0; // position of the newest event retention dropped
-        std::string last_id;
+        // The rings in the order of their newest event (for history.max_topics): each
+        // append moves the ring to the newest end.
+        Ring* older = nullptr;
+        Ring* newer = nullptr;
+        const std::string* name = nullptr; // the key in rings_
     };
     struct IdEntry {
         std::uint64_t position;
@@ -67,21 +116,31 @@ private:
             return std::hash<std::string_view>{}(s);
         }
     };
-    using RingMap = std::unordered_map<std::string, Ring, Hash, std::equal_to<>>;
+    // Ordered by name, so that /topics pages without sorting every topic.
+    using RingMap = std::map<std::string, Ring, std::less<>>;
 
     void drop_front(Ring& ring);
-    void trim(Ring& ring);
+    // Erases a ring that retains nothing, keeping its floor in erased_.
+    RingMap::iterator forget(RingMap::iterator it);
+    void trim(RingMap::iterator it);
+    void enforce_caps();
+    void link_newest(Ring& ring);
+    void unlink(Ring& ring);
     void collect(const Ring& ring, std::uint64_t after, std::vector<const Ring*>& rings,
                  bool& gap) const;
 
     Retention retention_;
     std::uint64_t last_position_;
     RingMap rings_;
-    // The newest drop among rings erased for being empty: a replay over a topic that has
-    // no ring (any more) may have lost events up to here. Conservative: it can make a
-    // resume report `earliest` needlessly, never report a complete replay falsely.
-    std::uint64_t erased_dropped_upto_ = 0;
+    Ring* oldest_ = nullptr; // the ring whose newest event is the oldest
+    Ring* newest_ = nullptr;
+    std::size_t total_bytes_ = 0; // of every ring
+    std::uint64_t evicted_max_topics_ = 0;
+    std::uint64_t evicted_max_total_bytes_ = 0;
+    ErasedFloors erased_;
     std::unordered_map<std::string, IdEntry, Hash, std::equal_to<>> ids_;
+    // The retained events in the global order (for history.max_total_bytes).
+    std::map<std::uint64_t, const log::Event*> by_position_;
 };
 
 } // namespace herald::store

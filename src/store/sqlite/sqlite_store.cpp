@@ -141,9 +141,17 @@ struct SqliteStore::Impl {
     // ---- the writer's view of a topic (writer thread only): the same, and its bookkeeping
     struct Topic : TopicView {
         std::int64_t oldest_ms = std::numeric_limits<std::int64_t>::max();
-        std::uint64_t stamp = 0;   // the transaction that last touched it
-        std::uint64_t written = 0; // the transaction that last added to it
+        std::uint64_t oldest_pos = 0; // of its retained rows, when it has any
+        std::uint64_t newest_pos = 0;
+        std::uint64_t stamp = 0; // the transaction that last touched it
+        // Its keys in by_oldest and by_newest, while it retains rows.
+        bool indexed = false;
+        std::uint64_t indexed_oldest = 0;
+        std::uint64_t indexed_newest = 0;
     };
+    using TopicEntry = std::pair<const std::string, Topic>;
+    // Topics by a position (then by address, to tell ties apart).
+    using TopicOrder = std::set<std::pair<std::uint64_t, TopicEntry*>>;
 
     SqliteOptions options;
     std::string label; // "sqlite:PATH", for messages
@@ -177,8 +185,9 @@ struct SqliteStore::Impl {
 
     // Shared figures.
     mutable std::mutex state_mu;
-    std::unordered_map<std::string, TopicView> views;
-    std::uint64_t erased_dropped_upto = 0;
+    std::map<std::string, TopicView, std::less<>> views; // topics that retain rows, by name
+    ErasedFloors erased;                                 // of the topics forgotten
+    log::HistoryFigures history_figures;
     std::optional<std::string> failure;
 
     // Writer side.
@@ -188,6 +197,12 @@ struct SqliteStore::Impl {
         set_meta;
     std::unordered_map<std::string, Topic> topics;
     std::unordered_set<std::string> backlog; // topics still over a bound
+    std::vector<std::string> stale;          // topics that retain no row, to delete
+    TopicOrder by_oldest;                    // topics that retain rows, by their oldest row
+    TopicOrder by_newest;                    // the same, by their newest row
+    std::size_t total_bytes = 0;             // of every retained row
+    std::uint64_t evicted_max_topics = 0;    // rows, in committed transactions
+    std::uint64_t evicted_max_total_bytes = 0;
     std::uint64_t stamp = 0;
     std::uint64_t reserved_max = 0;
     std::int64_t applied_cutoff = std::numeric_limits<std::int64_t>::min();
@@ -219,6 +234,18 @@ struct SqliteStore::Impl {
     log::Commit transact(std::vector<log::EventPtr>&& batch, std::int64_t cutoff);
     std::pair<const std::string, Topic>& topic_for(const std::string& name);
     void trim(const std::string& name, Topic& t, std::int64_t cutoff, std::size_t& budget);
+    // Keeps by_oldest and by_newest in step with the topic's figures.
+    void index(TopicEntry& entry);
+    [[nodiscard]] bool over_caps() const {
+        const Retention& r = options.retention;
+        return (r.max_topics > 0 && by_newest.size() > r.max_topics) ||
+               (r.max_total_bytes > 0 && total_bytes > r.max_total_bytes);
+    }
+    // One step towards the hub-wide bounds: forgets the topic whose newest row is the oldest,
+    // or drops the oldest event (in the global order) from every topic holding it. Returns
+    // the rows deleted; adds the topics changed to `changed`.
+    std::size_t evict_topic(std::vector<TopicEntry*>& changed);
+    std::size_t evict_oldest_event(std::vector<TopicEntry*>& changed);
     [[nodiscard]] bool over(const Topic& t, std::int64_t cutoff) const {
         const Retention& r = options.retention;
         return t.retained > r.max_events || t.bytes > r.max_bytes ||
@@ -351,10 +378,16 @@ void SqliteStore::Impl::prepare_writer() {
 void SqliteStore::Impl::reload_topics() {
     topics.clear();
     backlog.clear();
+    stale.clear();
+    by_oldest.clear();
+    by_newest.clear();
+    total_bytes = 0;
     sql::Stmt all(writer, "SELECT topic_id, name, retained, bytes, dropped_upto, last_id "
                           "FROM topics");
-    sql::Stmt oldest(writer, "SELECT published_ms FROM history WHERE topic_id = ?1 "
+    sql::Stmt oldest(writer, "SELECT pos, published_ms FROM history WHERE topic_id = ?1 "
                              "ORDER BY pos LIMIT 1");
+    sql::Stmt newest(writer, "SELECT pos FROM history WHERE topic_id = ?1 "
+                             "ORDER BY pos DESC LIMIT 1");
     while (all.step()) {
         Topic t;
         t.id = all.integer(0);
@@ -365,15 +398,87 @@ void SqliteStore::Impl::reload_topics() {
         if (t.retained > 0) {
             sql::Resetting guard(oldest);
             if (oldest.bind(1, t.id).step()) {
-                t.oldest_ms = oldest.integer(0);
+                t.oldest_pos = static_cast<std::uint64_t>(oldest.integer(0));
+                t.oldest_ms = oldest.integer(1);
+            }
+            sql::Resetting guard2(newest);
+            if (newest.bind(1, t.id).step()) {
+                t.newest_pos = static_cast<std::uint64_t>(newest.integer(0));
             }
         }
         std::string name(all.text(1));
-        if (over(t, applied_cutoff)) {
+        if (t.retained == 0) {
+            stale.push_back(name); // kept by an older herald: forgotten by the next transaction
+        } else if (over(t, applied_cutoff)) {
             backlog.insert(name);
         }
-        topics.emplace(std::move(name), std::move(t));
+        total_bytes += t.bytes;
+        auto& entry = *topics.emplace(std::move(name), std::move(t)).first;
+        index(entry);
     }
+}
+
+void SqliteStore::Impl::index(TopicEntry& entry) {
+    Topic& t = entry.second;
+    if (t.indexed) {
+        by_oldest.erase({t.indexed_oldest, &entry});
+        by_newest.erase({t.indexed_newest, &entry});
+    }
+    t.indexed = t.retained > 0;
+    if (t.indexed) {
+        t.indexed_oldest = t.oldest_pos;
+        t.indexed_newest = t.newest_pos;
+        by_oldest.emplace(t.oldest_pos, &entry);
+        by_newest.emplace(t.newest_pos, &entry);
+    }
+}
+
+std::size_t SqliteStore::Impl::evict_topic(std::vector<TopicEntry*>& changed) {
+    TopicEntry& entry = *by_newest.begin()->second;
+    Topic& t = entry.second;
+    const std::size_t rows = t.retained;
+    delete_upto.bind(1, t.id).bind(2, t.newest_pos).run();
+    total_bytes -= std::min(total_bytes, t.bytes);
+    t.dropped_upto = std::max(t.dropped_upto, t.newest_pos);
+    t.retained = 0;
+    t.bytes = 0;
+    t.oldest_ms = std::numeric_limits<std::int64_t>::max();
+    index(entry);
+    changed.push_back(&entry);
+    return rows;
+}
+
+std::size_t SqliteStore::Impl::evict_oldest_event(std::vector<TopicEntry*>& changed) {
+    const std::uint64_t position = by_oldest.begin()->first;
+    std::vector<TopicEntry*> holders;
+    for (auto it = by_oldest.begin(); it != by_oldest.end() && it->first == position; ++it) {
+        holders.push_back(it->second);
+    }
+    for (TopicEntry* entry : holders) {
+        Topic& t = entry->second;
+        {
+            // The row itself (its bytes), then the one after it, the topic's new oldest.
+            sql::Resetting guard(oldest_rows);
+            oldest_rows.bind(1, t.id).bind(2, std::int64_t{2});
+            if (oldest_rows.step()) {
+                const auto bytes = static_cast<std::size_t>(oldest_rows.integer(1));
+                t.bytes -= std::min(t.bytes, bytes);
+                total_bytes -= std::min(total_bytes, bytes);
+            }
+            if (oldest_rows.step()) {
+                t.oldest_pos = static_cast<std::uint64_t>(oldest_rows.integer(0));
+                t.oldest_ms = oldest_rows.integer(2);
+            } else {
+                t.oldest_ms = std::numeric_limits<std::int64_t>::max();
+            }
+        }
+        delete_upto.bind(1, t.id).bind(2, position).run();
+        t.retained -= 1;
+        t.dropped_upto = std::max(t.dropped_upto, position);
+        index(*entry);
+        changed.push_back(entry);
+    }
+    return holders.size();
 }
 
 log::EventPtr SqliteStore::Impl::read_event(const sql::Stmt& st, const std::string& topic) {
@@ -405,7 +510,8 @@ void SqliteStore::Impl::load() {
         } else if (key == "reserved_max") {
             reserved_max = value;
         } else if (key == "erased_dropped_upto") {
-            erased_dropped_upto = value;
+            // Which topics dropped what is not kept on disk: every name gets the newest.
+            erased.raise_all(value);
             erased_dropped_upto_written = value;
         }
     }
@@ -425,6 +531,11 @@ void SqliteStore::Impl::load() {
     sql::Stmt newest(writer, "SELECT pos, id, type, data, private, retry, published_ms, topics "
                              "FROM history WHERE topic_id = ?1 ORDER BY pos DESC LIMIT ?2");
     for (auto& [name, t] : topics) {
+        if (t.retained == 0) {
+            erased.raise(name, t.dropped_upto);
+            cache.raise_floor(name, t.dropped_upto);
+            continue;
+        }
         views.emplace(name, static_cast<const TopicView&>(t));
         std::uint64_t floor = t.dropped_upto;
         std::size_t n = 0;
@@ -449,7 +560,8 @@ void SqliteStore::Impl::load() {
     for (const auto& [name, floor] : floors) {
         cache.raise_floor(*name, floor);
     }
-    cache.raise_erased_floor(erased_dropped_upto);
+    cache.raise_erased_floor(erased_dropped_upto_written);
+    history_figures = {by_newest.size(), total_bytes, 0, 0};
     spdlog::info("{}: {} topic(s), {} event(s) in memory; ids go on from {}", label, topics.size(),
                  cache.size(), next_position);
 }
@@ -463,6 +575,9 @@ SqliteStore::Impl::topic_for(const std::string& name) {
         insert_topic.bind_blob(1, name).run();
         Topic t;
         t.id = sqlite3_last_insert_rowid(writer.get());
+        // What a forgotten topic of this name dropped still counts (the writer is the only
+        // thread that changes `erased`).
+        t.dropped_upto = erased.of(name);
         it = topics.emplace(name, std::move(t)).first;
     }
     return *it;
@@ -477,6 +592,7 @@ void SqliteStore::Impl::trim(const std::string& name, Topic& t, std::int64_t cut
     }
     const Retention& r = options.retention;
     std::uint64_t cut = 0;
+    const std::size_t bytes_before = t.bytes;
     {
         sql::Resetting guard(oldest_rows);
         oldest_rows.bind(1, t.id).bind(2, static_cast<std::int64_t>(budget + 1));
@@ -484,6 +600,7 @@ void SqliteStore::Impl::trim(const std::string& name, Topic& t, std::int64_t cut
         while (oldest_rows.step()) {
             const std::int64_t ms = oldest_rows.integer(2);
             t.oldest_ms = ms;
+            t.oldest_pos = static_cast<std::uint64_t>(oldest_rows.integer(0));
             if (budget == 0 ||
                 (t.retained <= r.max_events && t.bytes <= r.max_bytes && ms >= cutoff)) {
                 break;
@@ -500,6 +617,8 @@ void SqliteStore::Impl::trim(const std::string& name, Topic& t, std::int64_t cut
     if (cut != 0) {
         delete_upto.bind(1, t.id).bind(2, cut).run();
         t.dropped_upto = std::max(t.dropped_upto, cut);
+        total_bytes -= std::min(total_bytes, bytes_before - t.bytes);
+        index(*topics.find(name));
     }
     if (over(t, cutoff)) {
         backlog.insert(name);
@@ -519,20 +638,26 @@ log::Commit SqliteStore::Impl::transact(std::vector<log::EventPtr>&& batch, std:
         }
         applied_cutoff = cutoff;
     }
-    if (out.events.empty() && backlog.empty()) {
+    if (out.events.empty() && backlog.empty() && stale.empty() && !over_caps()) {
         return out; // nothing to write: no transaction
     }
     ++stamp;
-    std::vector<std::pair<const std::string*, Topic*>> touched;
-    auto touch = [&](std::pair<const std::string, Topic>& entry) {
+    std::vector<TopicEntry*> touched;
+    auto touch = [&](TopicEntry& entry) {
         if (entry.second.stamp != stamp) {
             entry.second.stamp = stamp;
-            touched.emplace_back(&entry.first, &entry.second);
+            touched.push_back(&entry);
         }
     };
-    std::vector<const std::string*> erased;
+    std::vector<std::pair<const std::string*, std::uint64_t>> erased_now; // name, floor
     std::uint64_t erased_upto = 0;
+    std::uint64_t evicted_topics = 0;
+    std::uint64_t evicted_bytes = 0;
     const std::uint64_t reserved_before = reserved_max;
+    // Within the hub-wide bounds before this batch: what the batch pushes over them goes in
+    // this transaction, whatever it costs (as for the per-topic bounds). Over them already
+    // (bounds lowered since the last run), the work is spread over transactions.
+    const bool was_over = over_caps();
     const auto started = base::MonoClock::now();
     try {
         begin.run();
@@ -540,16 +665,17 @@ log::Commit SqliteStore::Impl::transact(std::vector<log::EventPtr>&& batch, std:
         std::size_t inserted = 0;
         for (const log::EventPtr& ptr : out.events) {
             const log::Event& ev = *ptr;
+            if (!keep) {
+                // No history: no topic row, only the floor a replay needs.
+                erased_upto = std::max(erased_upto, ev.position);
+                continue;
+            }
             const std::string topics_blob = ev.topics.size() > 1 ? encode_topics(ev.topics) : "";
             for (const auto& name : ev.topics) {
                 auto& entry = topic_for(name);
                 Topic& t = entry.second;
                 touch(entry);
                 t.last_id = ev.id;
-                if (!keep) {
-                    t.dropped_upto = ev.position;
-                    continue;
-                }
                 insert_event.bind(1, t.id)
                     .bind(2, ev.position)
                     .bind_text(3, ev.id)
@@ -566,20 +692,25 @@ log::Commit SqliteStore::Impl::transact(std::vector<log::EventPtr>&& batch, std:
                 insert_event.bind(10, static_cast<std::int64_t>(ev.footprint())).run();
                 if (t.retained++ == 0) {
                     t.oldest_ms = ev.published_ms;
+                    t.oldest_pos = ev.position;
                 }
+                t.newest_pos = ev.position;
                 t.bytes += ev.footprint();
-                t.written = stamp;
+                total_bytes += ev.footprint();
                 ++inserted;
             }
             if (auto n = as_position(ev.id); n && *n != ev.position && *n < kMaxReserved) {
                 reserved_max = std::max(reserved_max, *n);
             }
         }
+        for (TopicEntry* entry : touched) {
+            index(*entry);
+        }
         // Retention: what this batch pushed over a bound (always room for that, so a
         // topic never grows past its caps), then work left over, within the budget.
         std::size_t budget = kTrimBudget + inserted;
-        for (const auto& [name, t] : touched) {
-            trim(*name, *t, cutoff, budget);
+        for (std::size_t i = 0, n = touched.size(); i < n; ++i) {
+            trim(touched[i]->first, touched[i]->second, cutoff, budget);
         }
         for (auto it = backlog.begin(); it != backlog.end() && budget > 0;) {
             auto found = topics.find(*it++);
@@ -589,19 +720,44 @@ log::Commit SqliteStore::Impl::transact(std::vector<log::EventPtr>&& batch, std:
             touch(*found);
             trim(found->first, found->second, cutoff, budget);
         }
-        // A topic that age emptied goes, as the memory store drops an emptied ring.
-        for (const auto& [name, t] : touched) {
-            if (t->retained == 0 && options.retention.max_age_ms > 0 && t->written != stamp) {
-                delete_topic.bind(1, t->id).run();
-                erased_upto = std::max(erased_upto, t->dropped_upto);
-                erased.push_back(name);
+        // The hub-wide bounds: whole topics first, then the oldest events.
+        std::vector<TopicEntry*> changed;
+        while (over_caps() && !by_newest.empty() && (!was_over || budget > 0)) {
+            const Retention& r = options.retention;
+            std::size_t rows = 0;
+            if (r.max_topics > 0 && by_newest.size() > r.max_topics) {
+                rows = evict_topic(changed);
+                evicted_topics += rows;
+            } else {
+                rows = evict_oldest_event(changed);
+                evicted_bytes += rows;
+            }
+            budget -= std::min(budget, std::max<std::size_t>(rows, 1));
+            for (TopicEntry* entry : changed) {
+                touch(*entry);
+            }
+            changed.clear();
+        }
+        for (const std::string& name : stale) {
+            if (auto found = topics.find(name); found != topics.end()) {
+                touch(*found);
+            }
+        }
+        // A topic that retains no row is forgotten, as the memory store drops an empty
+        // ring; what it dropped is kept in the floors.
+        for (TopicEntry* entry : touched) {
+            const Topic& t = entry->second;
+            if (t.retained == 0) {
+                delete_topic.bind(1, t.id).run();
+                erased_upto = std::max(erased_upto, t.dropped_upto);
+                erased_now.emplace_back(&entry->first, t.dropped_upto);
                 continue;
             }
-            update_topic.bind(1, t->id)
-                .bind(2, static_cast<std::int64_t>(t->retained))
-                .bind(3, static_cast<std::int64_t>(t->bytes))
-                .bind(4, t->dropped_upto)
-                .bind_text(5, t->last_id)
+            update_topic.bind(1, t.id)
+                .bind(2, static_cast<std::int64_t>(t.retained))
+                .bind(3, static_cast<std::int64_t>(t.bytes))
+                .bind(4, t.dropped_upto)
+                .bind_text(5, t.last_id)
                 .run();
         }
         if (!out.events.empty()) {
@@ -645,23 +801,30 @@ log::Commit SqliteStore::Impl::transact(std::vector<log::EventPtr>&& batch, std:
     transactions.fetch_add(1, std::memory_order_relaxed);
     events_written.fetch_add(out.events.size(), std::memory_order_relaxed);
     erased_dropped_upto_written = std::max(erased_dropped_upto_written, erased_upto);
+    evicted_max_topics += evicted_topics;
+    evicted_max_total_bytes += evicted_bytes;
+    stale.clear();
 
     std::lock_guard lock(state_mu);
     if (failure) {
         spdlog::info("{}: writes succeed again", label);
         failure.reset();
     }
-    for (const auto& [name, t] : touched) {
-        if (std::find(erased.begin(), erased.end(), name) == erased.end()) {
-            views[*name] = static_cast<const TopicView&>(*t);
+    for (TopicEntry* entry : touched) {
+        if (entry->second.retained > 0) {
+            views.insert_or_assign(entry->first, static_cast<const TopicView&>(entry->second));
         }
     }
-    erased_dropped_upto = std::max(erased_dropped_upto, erased_upto);
-    for (const std::string* name : erased) {
+    if (options.retention.max_events == 0) {
+        erased.raise_all(erased_upto); // a hub that keeps no history knows no topic
+    }
+    for (const auto& [name, floor] : erased_now) {
+        erased.raise(*name, floor);
         views.erase(*name);
         backlog.erase(*name);
         topics.erase(topics.find(*name)); // last: *name lives in this map
     }
+    history_figures = {by_newest.size(), total_bytes, evicted_max_topics, evicted_max_total_bytes};
     return out;
 }
 
@@ -689,7 +852,7 @@ void SqliteStore::Impl::run_writer() {
         }
         // Retention left over continues in the next transactions, between batches; after
         // a failure it waits for the next publish or expiry tick.
-        if (!backlog.empty() && !failed) {
+        if ((!backlog.empty() || !stale.empty() || over_caps()) && !failed) {
             std::lock_guard lock(queue_mu);
             maintenance = true;
         }
@@ -704,7 +867,6 @@ log::Replay SqliteStore::Impl::disk_replay(std::uint64_t after,
     std::vector<std::pair<std::int64_t, std::string>> covered; // (topic_id, name)
     {
         std::lock_guard lock(state_mu);
-        bool missing = false;
         auto cover = [&](const std::string& name, const TopicView& v) {
             covered.emplace_back(v.id, name);
             out.gap = out.gap || v.dropped_upto > after;
@@ -712,12 +874,13 @@ log::Replay SqliteStore::Impl::disk_replay(std::uint64_t after,
         for (const auto& topic : filter.exact) {
             if (auto it = views.find(topic); it != views.end()) {
                 cover(it->first, it->second);
-            } else {
-                missing = true;
+            } else if (erased.of(topic) > after) {
+                out.gap = true; // a forgotten topic of this name (or its bucket) dropped some
             }
         }
         if (filter.pattern) {
-            missing = true;
+            // A covered topic may be any that was forgotten.
+            out.gap = out.gap || erased.max() > after;
             for (const auto& [name, view] : views) {
                 if (filter.pattern(name) && std::find(filter.exact.begin(), filter.exact.end(),
                                                       name) == filter.exact.end()) {
@@ -725,8 +888,6 @@ log::Replay SqliteStore::Impl::disk_replay(std::uint64_t after,
                 }
             }
         }
-        // A covered topic may be one that age emptied and erased.
-        out.gap = out.gap || (missing && erased_dropped_upto > after);
     }
     std::sort(covered.begin(), covered.end());
     covered.erase(std::unique(covered.begin(), covered.end()), covered.end());
@@ -764,7 +925,7 @@ SqliteStore::SqliteStore(SqliteOptions options)
         throw;
     }
     // Caps lowered since the last run are applied at once, not at the first publish.
-    impl_->maintenance = !impl_->backlog.empty();
+    impl_->maintenance = !impl_->backlog.empty() || !impl_->stale.empty() || impl_->over_caps();
     impl_->writer_thread = std::thread([impl = impl_.get()] { impl->run_writer(); });
 }
 
@@ -913,14 +1074,27 @@ void SqliteStore::expire(std::int64_t now_ms) {
     s.queue_cv.notify_one();
 }
 
-std::vector<log::TopicStats> SqliteStore::topics() const {
+std::vector<log::TopicStats> SqliteStore::topics(const log::TopicRange& range) const {
     std::lock_guard lock(impl_->state_mu);
+    const auto& views = impl_->views;
     std::vector<log::TopicStats> out;
-    out.reserve(impl_->views.size());
-    for (const auto& [name, v] : impl_->views) {
+    auto it = views.lower_bound(range.prefix);
+    if (!range.after.empty() && range.after >= range.prefix) {
+        it = views.upper_bound(range.after);
+    }
+    for (; it != views.end() && out.size() < range.limit; ++it) {
+        const auto& [name, v] = *it;
+        if (!name.starts_with(range.prefix)) {
+            break; // the names with a prefix are consecutive
+        }
         out.push_back({name, v.retained, v.bytes, v.last_id});
     }
     return out;
+}
+
+log::HistoryFigures SqliteStore::history() const {
+    std::lock_guard lock(impl_->state_mu);
+    return impl_->history_figures;
 }
 
 std::optional<std::string> SqliteStore::trouble() const {

@@ -54,7 +54,9 @@ public:
     [[nodiscard]] log::Replay replay(std::uint64_t after,
                                      const log::TopicFilter& filter) const override;
     void expire(std::int64_t now_ms) override;
-    [[nodiscard]] std::vector<log::TopicStats> topics() const override;
+    using log::EventLog::topics;
+    [[nodiscard]] std::vector<log::TopicStats> topics(const log::TopicRange& range) const override;
+    [[nodiscard]] log::HistoryFigures history() const override;
     [[nodiscard]] std::optional<std::string> trouble() const override;
 
     [[nodiscard]] std::optional<log::StoreFigures> figures() const override;

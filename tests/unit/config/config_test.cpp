@@ -93,6 +93,8 @@ TEST(Config, Defaults) {
     EXPECT_EQ(c.history.max_events, 10000U);
     EXPECT_EQ(c.history.max_bytes, 5000000U);
     EXPECT_EQ(c.history.max_age_seconds, 0U);
+    EXPECT_EQ(c.history.max_topics, 100000U);
+    EXPECT_EQ(c.history.max_total_bytes, 536870912U);
     EXPECT_EQ(c.auth.jwt_secret, "");
     EXPECT_EQ(c.auth.jwt_public_key_file, "");
     EXPECT_TRUE(c.auth.anonymous.subscribe.empty());
@@ -137,6 +139,8 @@ cache_events = 50
 max_events = 100
 max_bytes = 0
 max_age_seconds = 3600
+max_topics = 500
+max_total_bytes = 0
 
 [auth]
 jwt_secret = "s3cret"
@@ -182,6 +186,8 @@ level = "debug"
     EXPECT_EQ(c.history.max_events, 100U);
     EXPECT_EQ(c.history.max_bytes, 0U);
     EXPECT_EQ(c.history.max_age_seconds, 3600U);
+    EXPECT_EQ(c.history.max_topics, 500U);
+    EXPECT_EQ(c.history.max_total_bytes, 0U);
     EXPECT_EQ(c.auth.jwt_secret, "s3cret");
     EXPECT_EQ(c.auth.jwt_public_key_file, "/etc/herald/key.pem");
     EXPECT_EQ(c.auth.anonymous.subscribe, (std::vector<std::string>{"public/{id}", "news"}));
@@ -279,7 +285,9 @@ TEST_F(ConfigTest, UnknownKeys) {
     EXPECT_EQ(e.reason().rfind("unknown key (server has host, port, threads", 0), 0U) << e.reason();
     e = file_error("[history]\nmax_event = 1\n");
     EXPECT_EQ(e.key(), "history.max_event");
-    EXPECT_EQ(e.reason(), "unknown key (history has max_events, max_bytes, max_age_seconds)");
+    EXPECT_EQ(e.reason(),
+              "unknown key (history has max_events, max_bytes, max_age_seconds, max_topics, "
+              "max_total_bytes)");
     e = file_error("[auth]\nanonymous = { subscribe = [], publsh = [] }\n");
     EXPECT_EQ(e.key(), "auth.anonymous.publsh");
     e = file_error("[[auth.tokens]]\ntoken = \"t\"\nadmn = true\n");
@@ -369,6 +377,10 @@ TEST_F(ConfigTest, Ranges) {
          "expected a non-negative integer, got -1"},
         {"history.max_age_seconds", "[history]\nmax_age_seconds = 4294967296",
          "expected an integer from 0 to 4294967295, got 4294967296"},
+        {"history.max_topics", "[history]\nmax_topics = -1",
+         "expected a non-negative integer, got -1"},
+        {"history.max_total_bytes", "[history]\nmax_total_bytes = \"lots\"",
+         "expected a non-negative integer, got \"lots\""},
     };
     for (const auto& c : cases) {
         const auto e = file_error(std::string(c.section_and_value) + "\n");
@@ -420,6 +432,8 @@ TEST(Config, EnvironmentSetsKeys) {
                            {"HERALD_STORE_CACHE_EVENTS", "0"},
                            {"HERALD_HISTORY_MAX_EVENTS", "100"},
                            {"HERALD_HISTORY_MAX_AGE_SECONDS", "60"},
+                           {"HERALD_HISTORY_MAX_TOPICS", "1000"},
+                           {"HERALD_HISTORY_MAX_TOTAL_BYTES", "1048576"},
                            {"HERALD_AUTH_JWT_SECRET", "k"},
                            {"HERALD_AUTH_ANONYMOUS_SUBSCRIBE", "news,public/{id}"},
                            {"HERALD_AUTH_ANONYMOUS_PUBLISH", ""},
@@ -434,6 +448,8 @@ TEST(Config, EnvironmentSetsKeys) {
     EXPECT_EQ(c.store.cache_events, 0U);
     EXPECT_EQ(c.history.max_events, 100U);
     EXPECT_EQ(c.history.max_age_seconds, 60U);
+    EXPECT_EQ(c.history.max_topics, 1000U);
+    EXPECT_EQ(c.history.max_total_bytes, 1048576U);
     EXPECT_EQ(c.auth.jwt_secret, "k");
     EXPECT_EQ(c.auth.anonymous.subscribe, (std::vector<std::string>{"news", "public/{id}"}));
     EXPECT_TRUE(c.auth.anonymous.publish.empty());

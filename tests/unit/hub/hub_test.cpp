@@ -691,6 +691,101 @@ TEST_F(HubTest, TopicsCountASubscriberOnce) {
     EXPECT_EQ(info_of(hub_.topics(), "a").subscribers, 1U);
 }
 
+std::vector<std::string> names_of(const std::vector<TopicInfo>& topics) {
+    std::vector<std::string> out;
+    for (const auto& t : topics) {
+        out.push_back(t.topic);
+    }
+    return out;
+}
+
+TEST_F(HubTest, TopicsPagesMergeHistoryAndSubscribedTopics) {
+    Recorder sb, sd;
+    (void)subscribe(0, sb, {"p/b"});
+    (void)subscribe(1, sd, {"p/d"});
+    for (const char* t : {"p/a", "p/c", "p/e", "q"}) {
+        (void)pub({t});
+    }
+    auto page = hub_.topics(TopicQuery{"", "", 2});
+    EXPECT_EQ(names_of(page.topics), (Strings{"p/a", "p/b"}));
+    EXPECT_TRUE(page.more);
+    EXPECT_EQ(info_of(page.topics, "p/b").subscribers, 1U);
+    page = hub_.topics(TopicQuery{"p/b", "", 2});
+    EXPECT_EQ(names_of(page.topics), (Strings{"p/c", "p/d"}));
+    EXPECT_TRUE(page.more);
+    page = hub_.topics(TopicQuery{"p/d", "", 2});
+    EXPECT_EQ(names_of(page.topics), (Strings{"p/e", "q"}));
+    EXPECT_FALSE(page.more);
+    page = hub_.topics(TopicQuery{"", "p/", 10});
+    EXPECT_EQ(names_of(page.topics), (Strings{"p/a", "p/b", "p/c", "p/d", "p/e"}));
+    EXPECT_FALSE(page.more);
+    page = hub_.topics(TopicQuery{"p/c", "p/", 2});
+    EXPECT_EQ(names_of(page.topics), (Strings{"p/d", "p/e"}));
+    EXPECT_FALSE(page.more);
+    EXPECT_TRUE(hub_.topics(TopicQuery{"", "r", 10}).topics.empty());
+}
+
+class NoHistoryHubTest : public HubTest {
+protected:
+    NoHistoryHubTest() : HubTest({0, 100000000, 0}) {}
+};
+
+TEST_F(NoHistoryHubTest, TopicsWithoutHistoryOrSubscribersCostNothing) {
+    for (int i = 0; i < 20000; ++i) {
+        (void)pub({"t" + std::to_string(i)});
+    }
+    EXPECT_TRUE(hub_.topics().empty());
+    EXPECT_EQ(hub_.history().topics, 0U);
+    EXPECT_EQ(hub_.followed_topics(), 0U);
+
+    // A followed topic is listed while followed, with the last event seen since.
+    Recorder s;
+    (void)subscribe(0, s, {"live"});
+    EXPECT_EQ(hub_.followed_topics(), 1U);
+    const auto id = pub({"live"});
+    auto topics = hub_.topics();
+    ASSERT_EQ(topics.size(), 1U);
+    EXPECT_EQ(topics[0].topic, "live");
+    EXPECT_EQ(topics[0].retained, 0U);
+    EXPECT_EQ(topics[0].subscribers, 1U);
+    EXPECT_EQ(topics[0].last_id, id);
+    hub_.shard(0).unsubscribe(s);
+    EXPECT_TRUE(hub_.topics().empty());
+    EXPECT_EQ(hub_.followed_topics(), 0U);
+}
+
+class CappedHubTest : public HubTest {
+protected:
+    static store::Retention capped() {
+        store::Retention r{1000, 100000000, 0};
+        r.max_topics = 2;
+        return r;
+    }
+    CappedHubTest() : HubTest(capped()) {}
+};
+
+TEST_F(CappedHubTest, AResumeAcrossAnEvictedTopicSaysEarliest) {
+    const auto mark = pub({"keep"});
+    (void)pub({"a"});
+    const auto k2 = pub({"keep"});
+    (void)pub({"c"}); // a goes: its newest event is the oldest
+    EXPECT_EQ(names_of(hub_.topics()), (Strings{"c", "keep"}));
+    EXPECT_EQ(hub_.history().evicted_max_topics, 1U);
+    EXPECT_EQ(hub_.history().topics, 2U);
+
+    // The id is still known (keep retains it), but a lost an event after it.
+    Recorder s;
+    auto res = subscribe(0, s, {"a", "keep"}, mark);
+    EXPECT_EQ(res.resume_header, "earliest");
+    EXPECT_EQ(ids_of(res.replay), (Strings{k2}));
+
+    // Over the topics that lost nothing, the id is kept.
+    Recorder t;
+    auto ok = subscribe(1, t, {"keep"}, mark);
+    EXPECT_EQ(ok.resume_header, mark);
+    EXPECT_EQ(ids_of(ok.replay), (Strings{k2}));
+}
+
 TEST_F(HubTest, Counters) {
     Recorder s1, s2, s3;
     (void)subscribe(0, s1, {"a"});

@@ -339,12 +339,10 @@ TEST(MemoryStore, MaxEventsZeroKeepsNothing) {
     EXPECT_TRUE(r.events.empty());
     EXPECT_TRUE(r.gap);
 
-    auto topics = store.topics();
-    ASSERT_NE(find_topic(topics, "a"), nullptr);
-    EXPECT_EQ(find_topic(topics, "a")->retained, 0U);
-    EXPECT_EQ(find_topic(topics, "a")->bytes, 0U);
-    EXPECT_EQ(find_topic(topics, "a")->last_id, "pub");
-    EXPECT_EQ(find_topic(topics, "b")->last_id, "2");
+    // A topic that retains nothing costs nothing: no entry, no figures.
+    EXPECT_TRUE(store.topics().empty());
+    EXPECT_EQ(store.history().topics, 0U);
+    EXPECT_EQ(store.history().bytes, 0U);
 }
 
 // ---- replay ----
@@ -563,6 +561,131 @@ TEST(MemoryStore, FrameIsTheSseEncodingOfTheEvent) {
 TEST(MemoryStore, ReadyByDefault) {
     MemoryStore store(kLarge, 1);
     EXPECT_FALSE(store.trouble().has_value());
+}
+
+// ---- forgetting topics, hub-wide bounds ----
+
+std::vector<std::string> names(const std::vector<log::TopicStats>& all) {
+    std::vector<std::string> out;
+    for (const auto& t : all) {
+        out.push_back(t.topic);
+    }
+    return out;
+}
+
+TEST(MemoryStore, TopicsThatRetainNothingCostNothing) {
+    MemoryStore none(Retention{0, 100000000, 0}, 1);
+    for (int i = 0; i < 50000; ++i) {
+        add(none, {"t" + std::to_string(i)});
+    }
+    EXPECT_TRUE(none.topics().empty());
+    EXPECT_EQ(none.history().topics, 0U);
+    EXPECT_EQ(none.size(), 0U);
+
+    // Emptied by max_bytes, or by age: forgotten too.
+    MemoryStore store(Retention{10000, 1000, 3600000}, 1);
+    auto mark = add(store, {"a"});
+    add(store, {"big"}, std::string(2000, 'x'));
+    add(store, {"old"});
+    store.expire(base::unix_ms() + 3600001);
+    EXPECT_TRUE(store.topics().empty());
+    EXPECT_EQ(store.history().bytes, 0U);
+    // A resume over them still knows that events went.
+    EXPECT_TRUE(store.replay(mark->position, exact({"big"})).gap);
+    EXPECT_TRUE(store.replay(mark->position, exact({"old"})).gap);
+    // A forgotten topic that comes back keeps that knowledge.
+    auto again = add(store, {"big"});
+    auto r = store.replay(mark->position, exact({"big"}));
+    EXPECT_TRUE(r.gap);
+    EXPECT_EQ(positions(r), (std::vector<std::uint64_t>{again->position}));
+    EXPECT_FALSE(store.replay(again->position, exact({"big"})).gap);
+}
+
+TEST(MemoryStore, MaxTopicsForgetsTheTopicWhoseNewestEventIsOldest) {
+    Retention retention = kLarge;
+    retention.max_topics = 3;
+    MemoryStore store(retention, 1);
+    auto a1 = add(store, {"a"});
+    auto b1 = add(store, {"b"});
+    auto b2 = add(store, {"b"});
+    auto c1 = add(store, {"c"});
+    auto a2 = add(store, {"a"}); // a is now newer than b
+    auto d1 = add(store, {"d", "c"});
+    EXPECT_EQ(names(store.topics()), (std::vector<std::string>{"a", "c", "d"}));
+    EXPECT_EQ(store.history().topics, 3U);
+    EXPECT_EQ(store.history().evicted_max_topics, 2U); // b's two events
+    EXPECT_EQ(store.history().evicted_max_total_bytes, 0U);
+    EXPECT_EQ(store.position_of(b1->id), std::nullopt);
+    EXPECT_EQ(store.position_of(b2->id), std::nullopt);
+    EXPECT_EQ(store.position_of(a1->id), a1->position);
+    // A resume on b reports the loss; one on a does not.
+    auto rb = store.replay(0, exact({"b"}));
+    EXPECT_TRUE(rb.events.empty());
+    EXPECT_TRUE(rb.gap);
+    auto ra = store.replay(0, exact({"a"}));
+    EXPECT_EQ(positions(ra), (std::vector<std::uint64_t>{a1->position, a2->position}));
+    EXPECT_FALSE(ra.gap);
+
+    // An event on topics that stay keeps its place there when one of them goes: c's newest
+    // is d1, a's is a2, older: a goes next.
+    add(store, {"e"});
+    EXPECT_EQ(names(store.topics()), (std::vector<std::string>{"c", "d", "e"}));
+    auto rc = store.replay(0, exact({"c"}));
+    EXPECT_EQ(positions(rc), (std::vector<std::uint64_t>{c1->position, d1->position}));
+    EXPECT_EQ(store.history().evicted_max_topics, 4U);
+    EXPECT_EQ(store.history().bytes, 4 * a1->footprint());
+}
+
+TEST(MemoryStore, MaxTotalBytesDropsTheOldestEventsFirstFromEveryTopic) {
+    const std::size_t fp = add(*std::make_unique<MemoryStore>(kLarge, 1), {"z"})->footprint();
+    Retention retention = kLarge;
+    retention.max_total_bytes = 4 * fp;
+    MemoryStore store(retention, 1);
+    auto a1 = add(store, {"a"});
+    auto b2 = add(store, {"b"});
+    auto ab3 = add(store, {"a", "b"}); // counts once in a, once in b
+    EXPECT_EQ(store.history().bytes, 4 * fp);
+    EXPECT_EQ(store.history().evicted_max_total_bytes, 0U);
+    auto c4 = add(store, {"c"});
+    // Over by one: a1 went, the oldest.
+    EXPECT_EQ(store.position_of(a1->id), std::nullopt);
+    EXPECT_EQ(store.history().bytes, 4 * fp);
+    auto d5 = add(store, {"d"});
+    EXPECT_EQ(store.position_of(b2->id), std::nullopt);
+    // ab3 is next: it leaves a and b together, and both topics are forgotten.
+    auto e6 = add(store, {"e"});
+    EXPECT_EQ(store.position_of(ab3->id), std::nullopt);
+    EXPECT_EQ(names(store.topics()), (std::vector<std::string>{"c", "d", "e"}));
+    EXPECT_EQ(store.history().bytes, 3 * fp);
+    EXPECT_EQ(store.history().evicted_max_total_bytes, 4U); // a1, b2, ab3 twice
+    auto r = store.replay(0, exact({"a", "b", "c", "d", "e"}));
+    EXPECT_EQ(positions(r), (std::vector<std::uint64_t>{c4->position, d5->position, e6->position}));
+    EXPECT_TRUE(r.gap);
+    // Resumes after the evicted range are complete.
+    EXPECT_FALSE(store.replay(ab3->position, exact({"a", "b", "c"})).gap);
+    EXPECT_TRUE(store.replay(b2->position, exact({"a"})).gap);
+    EXPECT_EQ(store.size(), 3U);
+}
+
+TEST(MemoryStore, TopicsPageByNameAfterAndPrefix) {
+    MemoryStore store(kLarge, 1);
+    for (const char* t : {"b/2", "a/1", "b/1", "c", "b/3", "a/2"}) {
+        add(store, {t});
+    }
+    EXPECT_EQ(names(store.topics()),
+              (std::vector<std::string>{"a/1", "a/2", "b/1", "b/2", "b/3", "c"}));
+    EXPECT_EQ(names(store.topics(log::TopicRange{"", "", 2})),
+              (std::vector<std::string>{"a/1", "a/2"}));
+    EXPECT_EQ(names(store.topics(log::TopicRange{"a/2", "", 2})),
+              (std::vector<std::string>{"b/1", "b/2"}));
+    EXPECT_EQ(names(store.topics(log::TopicRange{"", "b/", 10})),
+              (std::vector<std::string>{"b/1", "b/2", "b/3"}));
+    EXPECT_EQ(names(store.topics(log::TopicRange{"b/1", "b/", 10})),
+              (std::vector<std::string>{"b/2", "b/3"}));
+    EXPECT_EQ(names(store.topics(log::TopicRange{"a", "b/", 1})),
+              (std::vector<std::string>{"b/1"}));
+    EXPECT_TRUE(store.topics(log::TopicRange{"b/3", "b/", 10}).empty());
+    EXPECT_TRUE(store.topics(log::TopicRange{"", "x", 10}).empty());
 }
 
 } // namespace

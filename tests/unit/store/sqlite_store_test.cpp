@@ -19,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <sqlite3.h>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -725,15 +726,16 @@ TEST_P(SqliteCacheTest, MaxBytesOnDisk) {
         EXPECT_TRUE(rc.events.empty());
         EXPECT_TRUE(rc.gap);
         EXPECT_EQ(h->position_of(huge->id), std::nullopt);
+        // "c" retains nothing: forgotten (its loss stays known to replays, above).
         auto topics = h->topics();
-        ASSERT_EQ(topics.size(), 3U);
+        ASSERT_EQ(topics.size(), 2U);
         EXPECT_EQ(find_topic(topics, "a")->bytes, 3 * fp);
         EXPECT_EQ(find_topic(topics, "a")->retained, 3U);
         EXPECT_EQ(find_topic(topics, "b")->bytes, fp);
         EXPECT_EQ(find_topic(topics, "b")->retained, 1U);
-        EXPECT_EQ(find_topic(topics, "c")->bytes, 0U);
-        EXPECT_EQ(find_topic(topics, "c")->retained, 0U);
-        EXPECT_EQ(find_topic(topics, "c")->last_id, huge->id);
+        EXPECT_EQ(find_topic(topics, "c"), nullptr);
+        EXPECT_EQ(h->history().topics, 2U);
+        EXPECT_EQ(h->history().bytes, 4 * fp);
     };
     {
         auto h = open(cached(retention));
@@ -956,18 +958,167 @@ TEST_P(SqliteCacheTest, MaxEventsZeroKeepsNothingButTheFigures) {
         auto again = h->add({"a"}, "x", "pub");
         ASSERT_NE(again, nullptr);
         h->settle_all();
-        auto topics = (*h)->topics();
-        ASSERT_EQ(topics.size(), 2U);
-        EXPECT_EQ(find_topic(topics, "a")->retained, 0U);
-        EXPECT_EQ(find_topic(topics, "a")->bytes, 0U);
-        EXPECT_EQ(find_topic(topics, "a")->last_id, "pub");
-        EXPECT_EQ(find_topic(topics, "b")->last_id, e2->id);
+        // A topic that retains nothing costs nothing: no row, no entry.
+        EXPECT_TRUE((*h)->topics().empty());
+        EXPECT_EQ((*h)->history().topics, 0U);
     }
     auto h = open(cached(retention));
     EXPECT_GE((*h)->last_position(), e2->position + 1);
     EXPECT_TRUE((*h)->replay(0, exact({"a", "b"})).events.empty());
     EXPECT_TRUE((*h)->replay(0, exact({"a", "b"})).gap);
-    EXPECT_EQ(find_topic((*h)->topics(), "b")->last_id, e2->id);
+    EXPECT_TRUE((*h)->topics().empty());
+}
+
+// ---- forgetting topics, hub-wide bounds on disk ----
+
+// A count read straight from the file, as another process would see it.
+std::int64_t count_on_disk(const std::string& path, const char* query) {
+    sqlite3* db = nullptr;
+    std::int64_t n = -1;
+    if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+        sqlite3_stmt* st = nullptr;
+        if (sqlite3_prepare_v2(db, query, -1, &st, nullptr) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW) {
+            n = sqlite3_column_int64(st, 0);
+        }
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    return n;
+}
+
+std::vector<std::string> names(const std::vector<log::TopicStats>& all) {
+    std::vector<std::string> out;
+    for (const auto& t : all) {
+        out.push_back(t.topic);
+    }
+    return out;
+}
+
+TEST_P(SqliteCacheTest, ForgottenTopicsLeaveNoRow) {
+    Retention retention = kLarge;
+    retention.max_events = 0;
+    {
+        auto h = open(cached(retention));
+        for (int i = 0; i < 2000; ++i) {
+            h->add({"t" + std::to_string(i)});
+        }
+        h->settle_all();
+        EXPECT_TRUE((*h)->topics().empty());
+        EXPECT_EQ((*h)->history().topics, 0U);
+    }
+    EXPECT_EQ(count_on_disk(db_path(), "SELECT count(*) FROM topics"), 0);
+    EXPECT_EQ(count_on_disk(db_path(), "SELECT count(*) FROM history"), 0);
+}
+
+TEST_P(SqliteCacheTest, MaxTopicsOnDiskAndAfterRestart) {
+    Retention retention = kLarge;
+    retention.max_topics = 3;
+    EventPtr a1, a2, b1, b2, c1, d1;
+    auto check = [&](Harness& h) {
+        EXPECT_EQ(names(h->topics()), (std::vector<std::string>{"a", "c", "d"}));
+        EXPECT_EQ(h->history().topics, 3U);
+        EXPECT_EQ(h->position_of(b1->id), std::nullopt);
+        EXPECT_EQ(h->position_of(b2->id), std::nullopt);
+        auto rb = h->replay(0, exact({"b"}));
+        EXPECT_TRUE(rb.events.empty());
+        EXPECT_TRUE(rb.gap);
+        auto ra = h->replay(0, exact({"a"}));
+        expect_same(ra.events, {a1, a2});
+        EXPECT_FALSE(ra.gap);
+        expect_same(h->replay(0, exact({"c"})).events, {c1, d1});
+        // Rows: a1, a2, c1, and d1 once for c and once for d.
+        EXPECT_EQ(count_on_disk(db_path(), "SELECT count(*) FROM history"), 5);
+        EXPECT_EQ(count_on_disk(db_path(), "SELECT count(*) FROM topics"), 3);
+    };
+    {
+        auto h = open(cached(retention));
+        a1 = h->add({"a"});
+        b1 = h->add({"b"});
+        b2 = h->add({"b"});
+        c1 = h->add({"c"});
+        a2 = h->add({"a"}); // a is now newer than b
+        d1 = h->add({"d", "c"});
+        h->settle_all();
+        EXPECT_EQ((*h)->history().evicted_max_topics, 2U);
+        SCOPED_TRACE("first run");
+        check(*h);
+    }
+    auto h = open(cached(retention));
+    SCOPED_TRACE("after reopening");
+    check(*h);
+    // The next topic pushes out the one whose newest event is the oldest: a.
+    auto e1 = h->add({"e"});
+    h->settle_all();
+    EXPECT_EQ(names((*h)->topics()), (std::vector<std::string>{"c", "d", "e"}));
+    EXPECT_TRUE((*h)->replay(0, exact({"a"})).gap);
+    EXPECT_EQ((*h)->history().evicted_max_topics, 2U);
+    EXPECT_EQ(count_on_disk(db_path(), "SELECT count(*) FROM history"), 4);
+}
+
+TEST_P(SqliteCacheTest, MaxTotalBytesOnDiskAndAfterRestart) {
+    const std::size_t fp = footprint_of("x");
+    Retention retention = kLarge;
+    retention.max_total_bytes = 4 * fp;
+    std::vector<EventPtr> ev;
+    auto check = [&](Harness& h) {
+        auto r = h->replay(0, exact({"a", "b", "c", "d", "e"}));
+        expect_same(r.events, {ev[3], ev[4], ev[5]});
+        EXPECT_TRUE(r.gap);
+        EXPECT_EQ(names(h->topics()), (std::vector<std::string>{"c", "d", "e"}));
+        EXPECT_EQ(h->history().bytes, 3 * fp);
+        EXPECT_FALSE(h->replay(ev[2]->position, exact({"a", "b", "c"})).gap);
+        EXPECT_TRUE(h->replay(ev[1]->position, exact({"a"})).gap);
+        EXPECT_EQ(count_on_disk(db_path(), "SELECT count(*) FROM history"), 3);
+        EXPECT_EQ(count_on_disk(db_path(), "SELECT sum(bytes) FROM history"),
+                  static_cast<std::int64_t>(3 * fp));
+    };
+    {
+        auto h = open(cached(retention));
+        ev.push_back(h->add({"a"}, "x"));
+        ev.push_back(h->add({"b"}, "x"));
+        ev.push_back(h->add({"a", "b"}, "x")); // once in a, once in b
+        h->settle_all();
+        EXPECT_EQ((*h)->history().bytes, 4 * fp);
+        ev.push_back(h->add({"c"}, "x"));
+        h->settle_all();
+        // Over by one: the oldest went.
+        EXPECT_EQ((*h)->position_of(ev[0]->id), std::nullopt);
+        EXPECT_EQ((*h)->position_of(ev[1]->id), ev[1]->position);
+        ev.push_back(h->add({"d"}, "x"));
+        ev.push_back(h->add({"e"}, "x"));
+        h->settle_all();
+        EXPECT_EQ((*h)->history().evicted_max_total_bytes, 4U); // ev0, ev1, ev2 twice
+        SCOPED_TRACE("first run");
+        check(*h);
+    }
+    auto h = open(cached(retention));
+    SCOPED_TRACE("after reopening");
+    check(*h);
+}
+
+TEST_P(SqliteCacheTest, LowerHubWideBoundsAtRestartApplyAtOnce) {
+    std::vector<EventPtr> ev;
+    {
+        auto h = open(cached());
+        for (int i = 0; i < 10; ++i) {
+            ev.push_back(h->add({"t" + std::to_string(i)}, "x"));
+        }
+        h->settle_all();
+    }
+    Retention retention = kLarge;
+    retention.max_topics = 3;
+    auto h = open(cached(retention));
+    const auto deadline = std::chrono::steady_clock::now() + kWait;
+    while ((*h)->history().topics != 3 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(5ms);
+    }
+    EXPECT_EQ(names((*h)->topics()), (std::vector<std::string>{"t7", "t8", "t9"}));
+    EXPECT_EQ(count_on_disk(db_path(), "SELECT count(*) FROM history"), 3);
+    EXPECT_TRUE((*h)->replay(ev[5]->position, exact({"t6", "t7"})).gap);
+    auto r = (*h)->replay(ev[6]->position, exact({"t6", "t7", "t8"}));
+    expect_same(r.events, {ev[7], ev[8]});
+    EXPECT_FALSE(r.gap);
 }
 
 // ---- replays from memory and from the database ----
