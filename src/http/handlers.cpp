@@ -170,6 +170,11 @@ parse_subscription(const Request& request, std::size_t max_topics, net::WorkerSt
         }
         if (selector.is_exact()) {
             sub.interest.exact.push_back(value);
+        } else if (sub.interest.patterns.size() >= kMaxSubscriptionTemplates) {
+            return reject(stats, Reject::invalid_topic, 400,
+                          "a subscription may name at most " +
+                              std::to_string(kMaxSubscriptionTemplates) +
+                              " URI templates or * (exact topics are not limited by this)");
         } else {
             sub.interest.patterns.push_back(std::move(selector));
         }

@@ -20,10 +20,16 @@ inline constexpr std::size_t kMaxTopicBytes = 1024;
 // The most {var} expressions in one URI template of a subscription. Matching is linear in
 // any case; this keeps one subscription's worth of templates cheap to check on every event.
 inline constexpr std::size_t kMaxTemplateExpressions = 32;
+// The most URI templates in one subscription (exact topics are looked up, not matched, and
+// count only toward server.max_topics_per_subscription). Each template is matched against
+// every topic of every event the shard sees: this bounds what one subscriber can make the
+// hub do per event, whatever the number of selectors allowed.
+inline constexpr std::size_t kMaxSubscriptionTemplates = 64;
 
 // What a GET /events asks for, or the error response that refuses it (400, counted as an
 // invalid topic): more than `max_topics` selectors (server.max_topics_per_subscription), a
-// selector that is not a valid topic, or a template with more than kMaxTemplateExpressions.
+// selector that is not a valid topic, a template with more than kMaxTemplateExpressions, or
+// more than kMaxSubscriptionTemplates templates.
 struct Subscription {
     hub::Interest interest;
     std::optional<std::string> last_event_id;

@@ -421,6 +421,22 @@ describe('subscription limits and URI templates', () => {
         assert.match(err, /server\.max_topics_per_subscription/, err);
     });
 
+    test('at most 64 URI templates (or *) in one subscription, beside any number of exact topics', T, async () => {
+        const templates = (n) => Array.from({ length: n }, (_, i) => `b${i}/{id}`);
+        const exact = Array.from({ length: 100 }, (_, i) => `e${i}`);
+        const s = await subscribe(base, [...exact, ...templates(64)]);
+        try {
+            await publishOk(base, { topic: 'b63/7', data: 'by the last template' });
+            await publishOk(base, { topic: 'e99', data: 'by an exact topic' });
+            await waitData(s, 'by an exact topic');
+            assert.deepEqual(s.events.map((e) => e.data), ['by the last template', 'by an exact topic']);
+        } finally {
+            s.close();
+        }
+        const err = await refused(base, [...exact, ...templates(64), '*'], '65 patterns');
+        assert.match(err, /at most 64 URI templates/, err);
+    });
+
     test('HERALD_SERVER_MAX_TOPICS_PER_SUBSCRIPTION sets the limit', T, async () => {
         const small = await startHerald({ env: { HERALD_SERVER_MAX_TOPICS_PER_SUBSCRIPTION: '4' } });
         try {

@@ -90,6 +90,21 @@ TEST(ParseSubscription, TemplatesHoldAtMost32Expressions) {
     EXPECT_EQ(std::get<Subscription>(plain).interest.exact.size(), 1U);
 }
 
+TEST(ParseSubscription, AtMost64TemplatesWhateverTheExactTopics) {
+    net::WorkerStats stats;
+    Request r = subscription(500, "exact");
+    for (std::size_t i = 0; i < kMaxSubscriptionTemplates; ++i) {
+        r.query.emplace_back("topic", "https://example.com/" + std::to_string(i) + "/{id}");
+    }
+    const auto ok = parse_subscription(r, 1000, stats);
+    ASSERT_TRUE(std::holds_alternative<Subscription>(ok));
+    EXPECT_EQ(std::get<Subscription>(ok).interest.patterns.size(), kMaxSubscriptionTemplates);
+    r.query.emplace_back("topic", "*");
+    EXPECT_NE(refusal(parse_subscription(r, 1000, stats), 400).find("at most 64 URI templates"),
+              std::string::npos);
+    EXPECT_EQ(rejected(stats, net::Reject::invalid_topic), 1U);
+}
+
 TEST(ParseSubscription, SelectorsAtMost1024Bytes) {
     net::WorkerStats stats;
     std::string at_limit = "{id}/" + std::string(1019, 'a');
