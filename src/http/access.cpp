@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "base/clock.hpp"
+#include "http/errors.hpp"
 #include "hub/selector.hpp"
 
 namespace herald::http {
@@ -17,8 +18,7 @@ constexpr std::string_view kAllowedHeaders =
 } // namespace
 
 Response unauthorized(net::WorkerStats& stats, std::string_view message, bool invalid_token) {
-    stats.reject(net::Reject::unauthorized);
-    Response r = json_error(401, message);
+    Response r = refusal(stats, net::Reject::unauthorized, message);
     r.headers.emplace_back("WWW-Authenticate",
                            invalid_token ? "Bearer realm=\"herald\", error=\"invalid_token\""
                                          : "Bearer realm=\"herald\"");
@@ -29,8 +29,8 @@ Response refuse(net::WorkerStats& stats, const auth::Principal& who, std::string
     if (who.anonymous()) {
         return unauthorized(stats, std::string(message) + ": a token is needed", false);
     }
-    stats.reject(net::Reject::forbidden);
-    return json_error(403, std::string(message) + ": this token does not grant it");
+    return refusal(stats, net::Reject::forbidden,
+                   std::string(message) + ": this token does not grant it");
 }
 
 std::variant<auth::PrincipalPtr, Response>
@@ -136,8 +136,8 @@ std::string cors_head(const std::string& origin) {
 
 Response preflight(const std::optional<std::string>& origin, net::WorkerStats& stats) {
     if (!origin) {
-        stats.reject(net::Reject::cors);
-        return json_error(403, "this origin may not call the hub (see server.cors_origins)");
+        return refusal(stats, net::Reject::cors,
+                       "this origin may not call the hub (see server.cors_origins)");
     }
     Response r;
     r.status = 204;

@@ -1,6 +1,8 @@
-// The refusals the HTTP layer itself makes (framing, limits, methods, overload), each with
-// its status, its counted reason and its sentence, in one table: every error a client can
-// meet before a handler runs reads the same whichever session (HTTP/1.1, later HTTP/2) met it.
+// Every refusal herald answers, in two tables: each counted reason (net::Reject) has one
+// status, and the refusals the HTTP layer itself makes (framing, limits, methods, overload)
+// also have one sentence each, so they read the same whichever session (HTTP/1.1, later
+// HTTP/2) met them. Handlers give their own sentence, naming the field at fault, but take
+// the status from the reason.
 #pragma once
 
 #include <cstdint>
@@ -30,12 +32,19 @@ enum class HttpError : std::uint8_t {
 };
 
 struct ErrorInfo {
-    int status;
     net::Reject reason;
     std::string_view sentence;
 };
 
+// The status every refusal counted under `reason` answers with.
+[[nodiscard]] int status_of(net::Reject reason) noexcept;
+
 [[nodiscard]] const ErrorInfo& describe(HttpError error) noexcept;
+
+// A refusal: counted under `reason` in `stats`, answered with its status and `message` as
+// the JSON error.
+[[nodiscard]] Response refusal(net::WorkerStats& stats, net::Reject reason,
+                               std::string_view message);
 
 // The JSON error response: the table's sentence, then ": detail" when a detail is given.
 // Counts the refusal in `stats`.

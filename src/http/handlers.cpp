@@ -13,6 +13,7 @@
 #include "base/clock.hpp"
 #include "base/json_depth.hpp"
 #include "http/access.hpp"
+#include "http/errors.hpp"
 #include "http/form.hpp"
 #include "http/sse_stream.hpp"
 #include "sse/frame.hpp"
@@ -139,11 +140,6 @@ std::optional<std::string> parse_json(std::string_view body, PublishFields& f) {
     return std::nullopt;
 }
 
-Response reject(net::WorkerStats& stats, Reject reason, int status, std::string message) {
-    stats.reject(reason);
-    return json_error(status, message);
-}
-
 } // namespace
 
 std::variant<Subscription, Response>
@@ -155,26 +151,26 @@ parse_subscription(const Request& request, std::size_t max_topics, net::WorkerSt
             continue;
         }
         if (++count > max_topics) {
-            return reject(stats, Reject::invalid_topic, 400,
-                          "a subscription may name at most " + std::to_string(max_topics) +
-                              " topics (server.max_topics_per_subscription)");
+            return refusal(stats, Reject::invalid_topic,
+                           "a subscription may name at most " + std::to_string(max_topics) +
+                               " topics (server.max_topics_per_subscription)");
         }
         if (auto problem = topic_problem(value); !problem.empty()) {
-            return reject(stats, Reject::invalid_topic, 400, problem);
+            return refusal(stats, Reject::invalid_topic, problem);
         }
         auto selector = hub::Selector::parse(value);
         if (selector.expressions() > kMaxTemplateExpressions) {
-            return reject(stats, Reject::invalid_topic, 400,
-                          "a URI template may hold at most " +
-                              std::to_string(kMaxTemplateExpressions) + " {var} expressions");
+            return refusal(stats, Reject::invalid_topic,
+                           "a URI template may hold at most " +
+                               std::to_string(kMaxTemplateExpressions) + " {var} expressions");
         }
         if (selector.is_exact()) {
             sub.interest.exact.push_back(value);
         } else if (sub.interest.patterns.size() >= kMaxSubscriptionTemplates) {
-            return reject(stats, Reject::invalid_topic, 400,
-                          "a subscription may name at most " +
-                              std::to_string(kMaxSubscriptionTemplates) +
-                              " URI templates or * (exact topics are not limited by this)");
+            return refusal(stats, Reject::invalid_topic,
+                           "a subscription may name at most " +
+                               std::to_string(kMaxSubscriptionTemplates) +
+                               " URI templates or * (exact topics are not limited by this)");
         } else {
             sub.interest.patterns.push_back(std::move(selector));
         }
@@ -206,29 +202,29 @@ std::variant<log::NewEvent, Response> prepare_publish(Services& services, net::W
     } else if (type == "application/json") {
         problem = parse_json(request.body, f);
     } else {
-        return reject(stats, Reject::unsupported_media_type, 415,
-                      "unsupported Content-Type " + std::string(request.content_type) +
-                          ": use application/x-www-form-urlencoded or application/json");
+        return refusal(stats, Reject::unsupported_media_type,
+                       "unsupported Content-Type " + std::string(request.content_type) +
+                           ": use application/x-www-form-urlencoded or application/json");
     }
     if (problem) {
-        return reject(stats, Reject::bad_request, 400, *problem);
+        return refusal(stats, Reject::bad_request, *problem);
     }
     const auto& server = services.config.server;
     if (f.topics.empty()) {
-        return reject(stats, Reject::invalid_topic, 400, "missing topic");
+        return refusal(stats, Reject::invalid_topic, "missing topic");
     }
     if (f.topics.size() > server.max_topics_per_event) {
-        return reject(stats, Reject::invalid_topic, 400,
-                      "an event may have at most " + std::to_string(server.max_topics_per_event) +
-                          " topics");
+        return refusal(stats, Reject::invalid_topic,
+                       "an event may have at most " + std::to_string(server.max_topics_per_event) +
+                           " topics");
     }
     for (const auto& topic : f.topics) {
         if (auto why = topic_problem(topic); !why.empty()) {
-            return reject(stats, Reject::invalid_topic, 400, why);
+            return refusal(stats, Reject::invalid_topic, why);
         }
         if (hub::is_system_topic(topic)) {
-            return reject(stats, Reject::forbidden, 403,
-                          "nobody may publish to the system topic " + topic);
+            return refusal(stats, Reject::forbidden,
+                           "nobody may publish to the system topic " + topic);
         }
     }
     for (const auto& topic : f.topics) {
@@ -237,29 +233,29 @@ std::variant<log::NewEvent, Response> prepare_publish(Services& services, net::W
         }
     }
     if (!f.data) {
-        return reject(stats, Reject::invalid_event, 400, "missing data");
+        return refusal(stats, Reject::invalid_event, "missing data");
     }
     if (!sse::is_valid_utf8(*f.data)) {
-        return reject(stats, Reject::invalid_event, 400, "data must be valid UTF-8");
+        return refusal(stats, Reject::invalid_event, "data must be valid UTF-8");
     }
     if (!f.id.empty() && (!sse::is_valid_field(f.id) || !sse::is_valid_utf8(f.id) ||
                           f.id.size() > kMaxTopicBytes || f.id == "earliest")) {
-        return reject(stats, Reject::invalid_event, 400,
-                      "id must be valid UTF-8 of at most 1024 bytes without CR, LF or NUL, "
-                      "and not \"earliest\"");
+        return refusal(stats, Reject::invalid_event,
+                       "id must be valid UTF-8 of at most 1024 bytes without CR, LF or NUL, "
+                       "and not \"earliest\"");
     }
     if (!sse::is_valid_field(f.type) || !sse::is_valid_utf8(f.type) ||
         f.type.size() > kMaxTopicBytes) {
-        return reject(stats, Reject::invalid_event, 400,
-                      "event must be valid UTF-8 of at most 1024 bytes without CR, LF or NUL");
+        return refusal(stats, Reject::invalid_event,
+                       "event must be valid UTF-8 of at most 1024 bytes without CR, LF or NUL");
     }
     if (f.retry) {
         std::uint32_t ms = 0;
         const auto* end = f.retry->data() + f.retry->size();
         auto [ptr, ec] = std::from_chars(f.retry->data(), end, ms);
         if (f.retry->empty() || ec != std::errc() || ptr != end || ms > 86400000) {
-            return reject(stats, Reject::invalid_event, 400,
-                          "retry must be an integer number of milliseconds up to 86400000");
+            return refusal(stats, Reject::invalid_event,
+                           "retry must be an integer number of milliseconds up to 86400000");
         }
         f.retry_ms = ms;
     }
@@ -279,12 +275,12 @@ Response publish_response(net::WorkerStats& stats, const Request& request,
     switch (result.error) {
     case hub::PublishError::none: break;
     case hub::PublishError::duplicate_id:
-        return reject(stats, Reject::duplicate_id, 409,
-                      "an event with this id already exists in the history");
+        return refusal(stats, Reject::duplicate_id,
+                       "an event with this id already exists in the history");
     case hub::PublishError::unavailable:
-        return reject(stats, Reject::unavailable, 503,
-                      "the store cannot take events now" +
-                          (result.reason.empty() ? std::string() : ": " + result.reason));
+        return refusal(stats, Reject::unavailable,
+                       "the store cannot take events now" +
+                           (result.reason.empty() ? std::string() : ": " + result.reason));
     }
     stats.publish_latency(static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(base::MonoClock::now() - started)
@@ -311,8 +307,8 @@ Response handle_topics(const Request& request, Services& services, net::WorkerSt
         auto [end, ec] = std::from_chars(limit->data(), limit->data() + limit->size(), n);
         if (limit->empty() || ec != std::errc() || end != limit->data() + limit->size() || n < 1 ||
             n > kMaxLimit) {
-            return reject(stats, Reject::bad_request, 400,
-                          "limit must be an integer from 1 to " + std::to_string(kMaxLimit));
+            return refusal(stats, Reject::bad_request,
+                           "limit must be an integer from 1 to " + std::to_string(kMaxLimit));
         }
         query.limit = n;
     }
