@@ -24,7 +24,7 @@ struct ServerConfig {
     // Unsent bytes queued to all of a worker's streams together (this budget split evenly
     // between the workers) above which the streams furthest behind are cut (0: no budget).
     // Publishers are never held for it.
-    std::size_t max_queued_bytes = 33554432;
+    std::size_t max_queued_bytes = 268435456;
     // A stream with unsent bytes whose writes make no progress for this long is closed.
     unsigned write_timeout_seconds = 30;
     // SO_SNDBUF of a stream's socket (0: the kernel's own, growing as it sees fit).

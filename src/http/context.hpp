@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -19,6 +20,16 @@
 namespace herald::http {
 
 class SseStream;
+class Exchange;
+
+// A publish that waits while its topic's subscribers are behind: the exchange to answer,
+// its request (without the body) and the event, not yet given to the hub.
+struct HeldPublish {
+    std::shared_ptr<Exchange> exchange;
+    Request request;
+    log::NewEvent event;
+    base::MonoClock::time_point started;
+};
 
 // One client connection on a worker, whatever protocol it speaks. Worker thread only.
 // Sessions are owned by their pending operations (shared_ptr); the worker's list holds
@@ -90,6 +101,10 @@ struct WorkerContext {
     std::function<base::MonoClock::time_point()> clock = [] { return base::MonoClock::now(); };
     // A trim_streams() is posted and has not run yet.
     bool trim_scheduled = false;
+    // Publishes held while their topics' subscribers are behind (Hub::held_back), oldest
+    // first, and the timer that tries them again. Declared last: destroyed first.
+    std::deque<HeldPublish> held;
+    std::unique_ptr<net::asio::steady_timer> held_timer;
 
     [[nodiscard]] base::MonoClock::time_point now() const { return clock(); }
     // This worker's share of server.max_queued_bytes (0: no budget).

@@ -53,6 +53,41 @@ void commit(Exchange& exchange, Request& request, log::NewEvent&& event,
     }
 }
 
+// Gives the worker's held publishes to the hub, in order, once their topics' subscribers
+// have caught up; answers 503 to those that waited past the request timeout.
+void release_held(WorkerContext& ctx) {
+    const auto wait = std::chrono::seconds(ctx.services.config.server.request_timeout_seconds);
+    const auto now = base::MonoClock::now();
+    while (!ctx.held.empty()) {
+        HeldPublish& front = ctx.held.front();
+        if (!front.exchange->waiting()) {
+            ctx.held.pop_front(); // its connection closed meanwhile: never accepted
+            continue;
+        }
+        auto behind = ctx.services.hub.held_back(front.event.topics);
+        if (behind && now < front.started + wait) {
+            // Look again shortly; the streams drain on their own writes.
+            ctx.held_timer->expires_after(std::chrono::milliseconds(1));
+            ctx.held_timer->async_wait([&ctx](boost::system::error_code ec) {
+                if (!ec) {
+                    release_held(ctx);
+                }
+            });
+            return;
+        }
+        HeldPublish held = std::move(front);
+        ctx.held.pop_front();
+        if (behind) {
+            answer(*held.exchange, held.request,
+                   refusal(ctx.stats, net::Reject::unavailable,
+                           "the subscribers of topic " + *behind +
+                               " are too far behind; try again later"));
+            continue;
+        }
+        commit(*held.exchange, held.request, std::move(held.event), held.started);
+    }
+}
+
 void publish(Exchange& exchange, Request& request, const auth::Principal& who) {
     WorkerContext& ctx = exchange.context();
     const auto started = base::MonoClock::now();
@@ -61,7 +96,22 @@ void publish(Exchange& exchange, Request& request, const auth::Principal& who) {
         answer(exchange, request, std::move(*refusal));
         return;
     }
-    commit(exchange, request, std::get<log::NewEvent>(std::move(prepared)), started);
+    auto event = std::get<log::NewEvent>(std::move(prepared));
+    if (!ctx.held.empty() || ctx.services.hub.held_back(event.topics)) {
+        // Most of a topic's subscribers are behind: accepting more now would only cut
+        // them. Wait (after the publishes already waiting, to keep their order).
+        net::WorkerStats::add(ctx.stats.publish_holds);
+        request.body = std::string();
+        ctx.held.push_back(HeldPublish{exchange.hold(), request, std::move(event), started});
+        if (!ctx.held_timer) {
+            ctx.held_timer = std::make_unique<net::asio::steady_timer>(ctx.worker.io());
+        }
+        if (ctx.held.size() == 1) {
+            release_held(ctx);
+        }
+        return;
+    }
+    commit(exchange, request, std::move(event), started);
 }
 
 void start_stream(Exchange& exchange, const Request& request, auth::PrincipalPtr who,

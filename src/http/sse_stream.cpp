@@ -18,6 +18,14 @@ namespace {
 // The replay is queued this far ahead of what the client has read: a long resume costs
 // the stream a window of memory, not the whole history at once.
 constexpr std::size_t kReplayWindow = 64 * 1024;
+// A reading stream counts as far behind (for holding its topics' publishers) above a mark
+// set so that, with half of the worker's streams just past it, the worker holds an eighth
+// of its share of server.max_queued_bytes: publishers are held well before streams are cut
+// for memory. Within these bounds; it counts as keeping up again below a quarter of it.
+constexpr std::size_t kBehindMin = 4 * 1024;
+constexpr std::size_t kBehindMax = 256 * 1024;
+// A stream whose writes have not moved for this long is stalled, not slow.
+constexpr auto kStalledAfter = std::chrono::seconds(1);
 
 const base::BufferRef& keepalive_frame() {
     // A comment line with no blank line of its own: a blank line would end an empty block,
@@ -60,6 +68,10 @@ std::optional<std::string> SseStream::subscribe(hub::Interest interest,
 }
 
 void SseStream::unsubscribe() {
+    if (behind_) {
+        behind_ = false;
+        ctx_.services.hub.set_behind(interest(), false);
+    }
     if (subscribed_) {
         subscribed_ = false;
         ctx_.shard.unsubscribe(*this);
@@ -156,6 +168,24 @@ void SseStream::flush() {
     if (!queue_.empty()) {
         carrier_.stream_ready(*this);
     }
+    update_behind(ctx_.now());
+}
+
+void SseStream::update_behind(base::MonoClock::time_point now) {
+    if (ended_ || !subscribed_ || interest().exact.empty()) {
+        return;
+    }
+    const std::size_t budget = ctx_.queued_budget();
+    const std::size_t streams = std::max<std::size_t>(1, ctx_.shard.subscribers());
+    const std::size_t high =
+        budget == 0 ? kBehindMax : std::clamp(budget / (4 * streams), kBehindMin, kBehindMax);
+    const std::size_t waiting = unsent();
+    const bool moving = now - last_progress_ < kStalledAfter;
+    const bool behind = moving && (behind_ ? waiting >= high / 4 : waiting > high);
+    if (behind != behind_) {
+        behind_ = behind;
+        ctx_.services.hub.set_behind(interest(), behind);
+    }
 }
 
 void SseStream::sent(const base::BufferRef& frame) {
@@ -173,6 +203,9 @@ bool SseStream::progressed(base::MonoClock::time_point now, std::size_t bytes) {
     last_progress_ = now;
     last_write_ = now;
     written_ += bytes;
+    if (behind_) {
+        update_behind(now);
+    }
     if (replay_.empty() && parked_.empty()) {
         return false;
     }
@@ -189,6 +222,7 @@ void SseStream::on_tick(base::MonoClock::time_point now) {
         end(End::expired); // its JWT expired: the client must come back with a fresh one
         return;
     }
+    update_behind(now);
     const auto& server = ctx_.services.config.server;
     if (!queue_.empty()) {
         // A client that reads slowly frees kernel buffer space a little at a time, too

@@ -6,7 +6,9 @@
 // for, when its unsent bytes (replay included) pass server.slow_client_bytes, when its
 // writes make no progress for server.write_timeout_seconds, or when its worker's streams
 // together hold more than their share of server.max_queued_bytes and it is among those
-// furthest behind. Publishers are never held for subscribers.
+// furthest behind. A publisher is held only by the subscribers of its own topics: while more
+// than half of those naming a topic are reading but far behind (the hub cannot deliver that
+// topic as fast as it is published), a publish to it waits; a stalled stream never counts.
 #pragma once
 
 #include <cstdint>
@@ -101,6 +103,10 @@ public:
 private:
     void push(base::BufferRef frame);
     void refill();
+    // Tells the hub whether this stream is reading but far behind (hysteresis between
+    // kBehindLow and kBehindHigh unsent bytes; a stream that has not moved for a second is
+    // not counted: it is stalled, and the write timeout deals with it).
+    void update_behind(base::MonoClock::time_point now);
 
     WorkerContext& ctx_;
     StreamCarrier& carrier_;
@@ -125,6 +131,7 @@ private:
     bool subscribed_ = false;
     bool started_ = false;
     bool over_bound_ = false; // found in deliver(), acted on in flush()
+    bool behind_ = false;     // counted as behind in the hub (Hub::set_behind)
     bool ended_ = false;
     bool cut_ = false;
 };

@@ -252,6 +252,7 @@ void Hub::add_interest(unsigned worker, const Interest& interest) {
         if (entry.counts[worker]++ == 0) {
             entry.workers.set(worker);
         }
+        ++entry.total;
         entry.patterned += has_patterns ? 1 : 0;
     }
     if (has_patterns) {
@@ -271,6 +272,7 @@ void Hub::remove_interest(unsigned worker, const Interest& interest) {
             continue;
         }
         it->second.patterned -= has_patterns ? 1 : 0;
+        --it->second.total;
         if (--it->second.counts[worker] == 0) {
             it->second.workers.reset(worker);
             if (it->second.workers.none()) {
@@ -287,6 +289,32 @@ void Hub::remove_interest(unsigned worker, const Interest& interest) {
             pattern_workers_.reset(worker);
         }
     }
+}
+
+void Hub::set_behind(const Interest& interest, bool behind) {
+    std::lock_guard lock(mu_);
+    for (const auto& topic : interest.exact) {
+        auto it = exact_.find(topic);
+        if (it == exact_.end()) {
+            continue;
+        }
+        if (behind) {
+            ++it->second.behind;
+        } else if (it->second.behind > 0) {
+            --it->second.behind;
+        }
+    }
+}
+
+std::optional<std::string> Hub::held_back(const std::vector<std::string>& topics) const {
+    std::lock_guard lock(mu_);
+    for (const auto& topic : topics) {
+        auto it = exact_.find(topic);
+        if (it != exact_.end() && it->second.behind * 2 > it->second.total) {
+            return topic;
+        }
+    }
+    return std::nullopt;
 }
 
 std::optional<PublishResult> Hub::publish(log::NewEvent&& event, PublishDone done) {

@@ -142,6 +142,15 @@ public:
     // Any thread. Publishes `data` on a system topic ($sys/...): not counted as published
     // or delivered, since those figures are the users' events.
     void publish_system(std::string_view topic, std::string data);
+    // A worker thread: the subscriber with `interest` is reading but far behind (or no
+    // longer). Counted per exact topic, for held_back(). Must be undone (false) before the
+    // subscriber unsubscribes.
+    void set_behind(const Interest& interest, bool behind);
+    // Any thread. A topic of `topics` more than half of whose subscribers (those naming it
+    // exactly) are reading but far behind: the hub delivers to them slower than it is
+    // published to, and a publish there should wait. Nothing when none is.
+    [[nodiscard]] std::optional<std::string>
+    held_back(const std::vector<std::string>& topics) const;
     // Any thread. Whether any subscriber names `topic` now.
     [[nodiscard]] bool followed(std::string_view topic) const;
     // Any thread. Applies age retention.
@@ -178,6 +187,8 @@ private:
         WorkerSet workers;
         std::vector<std::uint32_t> counts; // subscribers per worker
         std::uint32_t patterned = 0;       // of them, those that also have patterns
+        std::uint32_t total = 0;           // subscribers, all workers together
+        std::uint32_t behind = 0;          // of them, reading but far behind (set_behind)
         std::string last_id; // of the newest event since it was followed (/topics, when the
                              // log retains none)
     };

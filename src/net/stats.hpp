@@ -52,7 +52,9 @@ struct alignas(64) WorkerStats {
     Counter slow_disconnects{0};     // streams cut: more unsent bytes than their bound
     Counter stalled_disconnects{0};  // streams cut: no write progress for write_timeout
     Counter overload_disconnects{0}; // streams cut: furthest behind when memory ran short
-    Counter queued_bytes{0}; // gauge: bytes queued to this worker's streams, not yet written
+    Counter queued_bytes{0};
+    Counter publish_holds{0}; // publishes that waited for their topics' subscribers // gauge: bytes
+                              // queued to this worker's streams, not yet written
     std::array<Counter, static_cast<std::size_t>(Reject::count_)> rejected{};
     std::array<Counter, kLatencyBuckets.size() + 1> publish_buckets{}; // last: +Inf
     Counter publish_count{0};

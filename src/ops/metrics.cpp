@@ -90,6 +90,10 @@ std::string render_metrics(const hub::Hub& hub,
                     "herald_slow_consumer_disconnects_by_reason_total{{reason=\"stalled\"}} {}\n"
                     "herald_slow_consumer_disconnects_by_reason_total{{reason=\"overload\"}} {}\n",
                     over_bound, stalled, overload);
+    family(out, "herald_publish_held_total", "counter",
+           "Publishes that waited because more than half of their topic's subscribers were "
+           "reading but far behind.");
+    sample(out, "herald_publish_held_total", sum(workers, &S::publish_holds));
     family(out, "herald_queued_bytes", "gauge",
            "Bytes queued to subscribers and not yet written, all streams together.");
     sample(out, "herald_queued_bytes", sum(workers, &S::queued_bytes));

@@ -1,5 +1,5 @@
-// Flow control: a slow subscriber never slows down the others, and publishers are never
-// held. A stream is cut when its unsent bytes pass server.slow_client_bytes (over_bound),
+// Flow control: a slow subscriber never slows down the others, and a publisher is held only
+// while most of its own topic's subscribers are reading but far behind. A stream is cut when its unsent bytes pass server.slow_client_bytes (over_bound),
 // when its writes make no progress for server.write_timeout_seconds while it has unsent
 // bytes (stalled), or, furthest behind first, when its worker's streams together pass the
 // worker's share of server.max_queued_bytes (overload). The replay of a resume is fed to the
@@ -337,6 +337,90 @@ describe('overload: the streams of a worker together past its share of server.ma
         } finally {
             reader.close();
             for (const s of slow) s.destroy();
+        }
+    });
+});
+
+// A subscriber that reads, slowly: `chunk` bytes every `everyMs`. Counts the events it got.
+function slowReader(port, path, { chunk = 16384, everyMs = 20 } = {}) {
+    const sock = net.connect(port, '127.0.0.1');
+    sock.setNoDelay(true);
+    let ids = [];
+    let carry = '';
+    let closed = false;
+    sock.on('close', () => { closed = true; });
+    sock.on('error', () => {});
+    sock.pause();
+    const connected = once(sock, 'connect').then(() => {
+        sock.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAccept: text/event-stream\r\n\r\n`);
+    });
+    const timer = setInterval(() => {
+        for (let d = sock.read(chunk); d !== null; d = null) {
+            const text = carry + d.toString('latin1');
+            const lines = text.split('\n');
+            carry = lines.pop();
+            for (const l of lines) if (l.startsWith('id: ')) ids.push(l.slice(4));
+        }
+    }, everyMs);
+    return {
+        connected,
+        get ids() { return ids; },
+        get closed() { return closed; },
+        destroy() { clearInterval(timer); sock.destroy(); },
+    };
+}
+
+describe('a publisher waits while most of its own topic\'s subscribers are behind', () => {
+    let hub;
+    before(async () => {
+        hub = await startHerald({
+            threads: 1,
+            env: {
+                HERALD_SERVER_MAX_QUEUED_BYTES: String(4 * 1024 * 1024),
+                HERALD_SERVER_SLOW_CLIENT_BYTES: String(64 * 1024 * 1024),
+                HERALD_SERVER_STREAM_SEND_BUFFER_BYTES: String(16 * 1024),
+                HERALD_SERVER_REQUEST_TIMEOUT_SECONDS: '60',
+            },
+        });
+    });
+    after(async () => {
+        const code = await hub.stop();
+        assert.equal(code, 0, `herald exited with ${code}:\n${hub.output().slice(-2000)}`);
+    });
+
+    test('three slow readers hold their topic\'s publishers, lose nothing and are never cut; another topic is not held', T, async () => {
+        const S = uniqueTopic('held');
+        const O = uniqueTopic('free');
+        const readers = Array.from({ length: 3 }, () => slowReader(hub.port, eventsPath([S])));
+        const other = await subscribe(hub.url, [O]);
+        try {
+            await Promise.all(readers.map((r) => r.connected));
+            await waitUntil(async () => (await getMetrics(hub.url)).sum('herald_subscribers') >= 4,
+                { what: '4 subscribers registered' });
+            const before = await getMetrics(hub.url);
+            // 120 events of 40 KB as fast as 4 publishers go: far faster than the readers read.
+            const datas = Array.from({ length: 120 }, (_, i) => `held-${String(i).padStart(3, '0')}-${'h'.repeat(40000)}`);
+            const publishing = publishAll(hub.url, S, datas, { width: 4, ms: 60000 });
+            // Meanwhile a publish to another topic goes straight through.
+            await waitUntil(async () => (await getMetrics(hub.url)).sum('herald_publish_held_total') >
+                before.sum('herald_publish_held_total'), { ms: 20000, what: 'a publish on the slow topic to be held' });
+            const free = await publishAll(hub.url, O, ['not held'], { width: 1, ms: 5000 });
+            assert.deepEqual(free.failures, [], 'a publish to another topic waited');
+            const { ids, failures } = await publishing;
+            assert.deepEqual(failures, [], 'a publish to the held topic was not answered 200');
+            const want = ids.slice().sort(cmpId);
+            for (const [i, r] of readers.entries()) {
+                await waitUntil(() => r.ids.length >= 120 || r.closed, { ms: 60000, every: 50, what: `reader ${i} to get 120 events` });
+                assert.deepEqual(r.ids, want, `reader ${i}: every event once, in order`);
+                assert.equal(r.closed, false, `reader ${i} was cut`);
+            }
+            const m = await getMetrics(hub.url);
+            assert.equal(m.sum('herald_slow_consumer_disconnects_total') - before.sum('herald_slow_consumer_disconnects_total'), 0,
+                'a reader was cut although the publishers could wait for it');
+            await waitCount(other, 1, 5000, 'the other topic\'s subscriber');
+        } finally {
+            for (const r of readers) r.destroy();
+            other.close();
         }
     });
 });

@@ -828,6 +828,40 @@ TEST_F(HubTest, DuplicatePublisherIdIsRefusedAndNotFannedOut) {
     EXPECT_EQ(s.ids, Strings{"mine"});
 }
 
+// ---- held back: publishers wait only for their own topic's subscribers ----
+
+TEST_F(HubTest, ATopicIsHeldBackOnlyWhileMoreThanHalfOfItsSubscribersAreBehind) {
+    Recorder a, b, c, other;
+    subscribe(0, a, {"t"});
+    subscribe(1, b, {"t", "u"});
+    subscribe(2, c, {"t"});
+    subscribe(0, other, {"o"});
+    EXPECT_EQ(hub_.held_back({"t"}), std::nullopt);
+    hub_.set_behind(a.interest(), true);
+    EXPECT_EQ(hub_.held_back({"t"}), std::nullopt) << "one of three is a minority";
+    hub_.set_behind(b.interest(), true);
+    EXPECT_EQ(hub_.held_back({"t"}), std::optional<std::string>("t"));
+    EXPECT_EQ(hub_.held_back({"o", "t"}), std::optional<std::string>("t"));
+    EXPECT_EQ(hub_.held_back({"u"}), std::optional<std::string>("u")) << "b is u's only one";
+    EXPECT_EQ(hub_.held_back({"o"}), std::nullopt) << "another topic is never held";
+    EXPECT_EQ(hub_.held_back({"nobody"}), std::nullopt);
+    hub_.set_behind(b.interest(), false);
+    EXPECT_EQ(hub_.held_back({"t"}), std::nullopt);
+    // A subscriber that leaves takes its count away (after undoing its behind mark).
+    hub_.set_behind(a.interest(), false);
+    hub_.shard(0).unsubscribe(a);
+    hub_.set_behind(c.interest(), true);
+    EXPECT_EQ(hub_.held_back({"t"}), std::nullopt) << "one of two is not more than half";
+    hub_.set_behind(b.interest(), true);
+    EXPECT_EQ(hub_.held_back({"t"}), std::optional<std::string>("t"));
+    hub_.set_behind(b.interest(), false);
+    hub_.set_behind(c.interest(), false);
+    hub_.shard(1).unsubscribe(b);
+    hub_.shard(2).unsubscribe(c);
+    hub_.shard(0).unsubscribe(other);
+    EXPECT_EQ(hub_.held_back({"t", "u", "o"}), std::nullopt);
+}
+
 TEST(Hub, WorkerCountIsClamped) {
     store::MemoryStore store(store::Retention{}, 1);
     Hub none(store, 0, [](unsigned) {});
