@@ -705,13 +705,20 @@ const SCENARIOS = [
             'On a small machine the load generator, sharing the cores, cannot read as fast as the faster servers write: events then wait in socket buffers and the servers’ queues, and the latency here is mostly that wait. Deliveries/s are counted up to the last event received, so that waiting is not credited as throughput.',
     },
     {
+        id: 'fanout-paced',
+        title: 'Fan-out, paced',
+        kind: 'events',
+        about: (r) =>
+            `${subs(r)} on one topic; ${pubs(r)} publish ${isNum(r?.rate) ? fmtRate(r.rate) : 'a fixed number of'} events/s in all, a rate this machine sustains: the latency is the server's, not the load generator's. The baseline of the next scenario.`,
+    },
+    {
         id: 'fanout-stalled',
         title: 'Fan-out with stalled subscribers',
         kind: 'events',
         about: (r) =>
-            `As fan-out, with ${subs(r)} that read and ${isNum(r?.stalled) ? fmtInt(r.stalled) : 'some'} more that ask for the stream and never read a byte` +
+            `As fan-out, paced, with ${subs(r)} that read and ${isNum(r?.stalled) ? fmtInt(r.stalled) : 'some'} more that ask for the stream and never read a byte` +
             (isNum(r?.stalled_closed) ? ` (the server closed ${fmtInt(r.stalled_closed)} of them by the end of the run)` : '') +
-            '. Set against fan-out, it shows what a few clients that stop reading cost everyone else: the latency and the publish rate should not move.',
+            '. Set against the paced fan-out, it shows what a few clients that stop reading cost everyone else: the latency and the publish rate should not move.',
     },
     {
         id: 'fanout-p4',

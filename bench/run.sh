@@ -17,8 +17,10 @@
 #   fanout      1,000 subscribers on one topic, 64 publishers as fast as possible
 #   fanout-p4   the same with 4 publishers: a closed loop of 4 publishes in flight measures
 #               round trips more than fan-out (not in QUICK)
-#   fanout-stalled  as fanout, but 10 of the 1,000 subscribers never read a byte: the
-#               990 others' latency and the publish rate, against fanout
+#   fanout-paced    1,000 subscribers on one topic, 300 publishes/s (a rate this machine
+#               sustains, so that latency is the server's, not the load generator's)
+#   fanout-stalled  as fanout-paced, but 10 of the 1,000 subscribers never read a byte:
+#               the 990 others' latency and the publish rate, against fanout-paced
 #   paced       10,000 subscribers on one topic, 100 publishes/s
 #   topics      10,000 subscribers each on its own topic, 5,000 publishes/s spread over them
 #   publish     publish only, no subscribers, 64 publishers as fast as possible
@@ -42,13 +44,14 @@ QUICK=${QUICK:-0}
 SERVERS=${SERVERS:-herald nchan pushpin}
 REPORT=${REPORT:-1}
 if [[ $QUICK == 1 ]]; then
-    DEFAULT_SCENARIOS="idle-1k idle-10k idle-max fanout fanout-stalled paced topics publish churn"
+    DEFAULT_SCENARIOS="idle-1k idle-10k idle-max fanout fanout-paced fanout-stalled paced topics
+        publish churn"
     DURATION=1.5
     SETTLE=0.3
     DRAIN=2
 else
-    DEFAULT_SCENARIOS="idle-1k idle-10k idle-max fanout fanout-stalled fanout-p4 paced topics
-        publish churn
+    DEFAULT_SCENARIOS="idle-1k idle-10k idle-max fanout fanout-paced fanout-stalled fanout-p4
+        paced topics publish churn
         publish-memory-p1 publish-sqlite-normal-p1 publish-sqlite-normal-p64
         publish-sqlite-full-p1 publish-sqlite-full-p64"
     DURATION=10
@@ -232,9 +235,12 @@ for scenario in $SCENARIOS; do
         # Each publisher waits for its answer before the next POST: 64 of them keep the
         # server busy; 4 leave it idle between round trips (fanout-p4).
         each fanout --subscribers 1000 --publishers 64 --duration "$DURATION" --payload 256 ;;
+    fanout-paced)
+        each fanout-paced --subscribers 1000 --publishers 4 --rate 300 --duration "$DURATION" \
+            --payload 256 ;;
     fanout-stalled)
         # Stalled subscribers ask like the others, then never read (a 4 KiB receive buffer).
-        each fanout-stalled --subscribers 990 --stalled 10 --publishers 64 \
+        each fanout-stalled --subscribers 990 --stalled 10 --publishers 4 --rate 300 \
             --duration "$DURATION" --payload 256 ;;
     fanout-p4)
         each fanout-p4 --subscribers 1000 --publishers 4 --duration "$DURATION" --payload 256 ;;
