@@ -14,20 +14,10 @@ import { startHerald, openStream } from './lib/harness.mjs';
 import {
     subscribe, uniqueTopic, getMetrics, runHerald, waitUntil, withTimeout, requestWith, formBody,
     eventsPath, sleep,
+    cmpId,
 } from './lib/util.mjs';
 
 const T = { timeout: 90000 };
-
-// Compares two hub ids: numerically when both are decimal, else by length then bytes.
-function cmpId(a, b) {
-    if (/^\d+$/.test(a) && /^\d+$/.test(b)) {
-        const x = BigInt(a);
-        const y = BigInt(b);
-        return x < y ? -1 : x > y ? 1 : 0;
-    }
-    if (a.length !== b.length) return a.length - b.length;
-    return a < b ? -1 : a > b ? 1 : 0;
-}
 
 const reasonSum = (m, reason) => m.sum('herald_slow_consumer_disconnects_by_reason_total', new RegExp(`reason="${reason}"`));
 

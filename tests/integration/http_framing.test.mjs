@@ -12,6 +12,7 @@ import path from 'node:path';
 import { startHerald, request } from './lib/harness.mjs';
 import {
     subscribe, uniqueTopic, assertJsonError, parseHttpResponse, getMetrics, formBody, waitUntil, sleep,
+    cmpId,
 } from './lib/util.mjs';
 
 const T = { timeout: 60000 };
@@ -122,16 +123,6 @@ function prng(seed) {
     };
 }
 
-// Compares two hub ids: numerically when both are decimal, else by length then bytes.
-function cmpId(a, b) {
-    if (/^\d+$/.test(a) && /^\d+$/.test(b)) {
-        const x = BigInt(a);
-        const y = BigInt(b);
-        return x < y ? -1 : x > y ? 1 : 0;
-    }
-    if (a.length !== b.length) return a.length - b.length;
-    return a < b ? -1 : a > b ? 1 : 0;
-}
 
 function publishRequest(fields, extraHeaders = '') {
     const body = formBody(fields);

@@ -402,3 +402,15 @@ export async function closedPort() {
 }
 
 export { sleep };
+
+// Compares two hub ids for sorting: numerically when both are decimal (the stores' ids),
+// else by length, then bytes.
+export function cmpId(a, b) {
+    if (/^\d+$/.test(a) && /^\d+$/.test(b)) {
+        const x = BigInt(a);
+        const y = BigInt(b);
+        return x < y ? -1 : x > y ? 1 : 0;
+    }
+    if (a.length !== b.length) return a.length - b.length;
+    return a < b ? -1 : a > b ? 1 : 0;
+}
