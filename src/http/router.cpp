@@ -7,6 +7,7 @@
 
 #include "http/access.hpp"
 #include "http/errors.hpp"
+#include "http/sse_stream.hpp"
 #include "http/static_files.hpp"
 
 namespace herald::http {
@@ -53,6 +54,12 @@ void commit(Exchange& exchange, Request& request, log::NewEvent&& event,
     }
 }
 
+// Frame bytes a worker may have waiting for delivery before publishes to topics it serves
+// wait: each of its streams will get them, so the same mark as a stream's (behind_mark).
+std::size_t inbox_limit(const WorkerContext& ctx) {
+    return behind_mark(ctx);
+}
+
 // Gives the worker's held publishes to the hub, in order, once their topics' subscribers
 // have caught up; answers 503 to those that waited past the request timeout.
 void release_held(WorkerContext& ctx) {
@@ -64,7 +71,7 @@ void release_held(WorkerContext& ctx) {
             ctx.held.pop_front(); // its connection closed meanwhile: never accepted
             continue;
         }
-        auto behind = ctx.services.hub.held_back(front.event.topics);
+        auto behind = ctx.services.hub.held_back(front.event.topics, inbox_limit(ctx));
         if (behind && now < front.started + wait) {
             // Look again shortly; the streams drain on their own writes.
             ctx.held_timer->expires_after(std::chrono::milliseconds(1));
@@ -97,7 +104,7 @@ void publish(Exchange& exchange, Request& request, const auth::Principal& who) {
         return;
     }
     auto event = std::get<log::NewEvent>(std::move(prepared));
-    if (!ctx.held.empty() || ctx.services.hub.held_back(event.topics)) {
+    if (!ctx.held.empty() || ctx.services.hub.held_back(event.topics, inbox_limit(ctx))) {
         // Most of a topic's subscribers are behind: accepting more now would only cut
         // them. Wait (after the publishes already waiting, to keep their order).
         net::WorkerStats::add(ctx.stats.publish_holds);

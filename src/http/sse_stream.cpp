@@ -25,7 +25,7 @@ constexpr std::size_t kReplayWindow = 64 * 1024;
 constexpr std::size_t kBehindMin = 4 * 1024;
 constexpr std::size_t kBehindMax = 256 * 1024;
 // A stream whose writes have not moved for this long is stalled, not slow.
-constexpr auto kStalledAfter = std::chrono::seconds(1);
+constexpr auto kStalledAfter = std::chrono::seconds(5);
 
 const base::BufferRef& keepalive_frame() {
     // A comment line with no blank line of its own: a blank line would end an empty block,
@@ -175,10 +175,7 @@ void SseStream::update_behind(base::MonoClock::time_point now) {
     if (ended_ || !subscribed_ || interest().exact.empty()) {
         return;
     }
-    const std::size_t budget = ctx_.queued_budget();
-    const std::size_t streams = std::max<std::size_t>(1, ctx_.shard.subscribers());
-    const std::size_t high =
-        budget == 0 ? kBehindMax : std::clamp(budget / (4 * streams), kBehindMin, kBehindMax);
+    const std::size_t high = behind_mark(ctx_);
     const std::size_t waiting = unsent();
     const bool moving = now - last_progress_ < kStalledAfter;
     const bool behind = moving && (behind_ ? waiting >= high / 4 : waiting > high);
@@ -317,6 +314,12 @@ void SseStream::append_status(std::string& out) const {
                        json_quote(fmt::format("{:x}", id_)), json_quote(remote_),
                        json_quote(fmt::format("{:%FT%T}Z", fmt::gmtime(connected_at_ms_ / 1000))),
                        last_id.empty() ? "null" : json_quote(last_id), topics);
+}
+
+std::size_t behind_mark(const WorkerContext& ctx) {
+    const std::size_t budget = ctx.queued_budget();
+    const std::size_t streams = std::max<std::size_t>(1, ctx.shard.subscribers());
+    return budget == 0 ? kBehindMax : std::clamp(budget / (4 * streams), kBehindMin, kBehindMax);
 }
 
 void trim_streams(WorkerContext& ctx) {

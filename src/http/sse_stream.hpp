@@ -136,6 +136,12 @@ private:
     bool cut_ = false;
 };
 
+// The unsent bytes above which a reading stream counts as behind, and the backlog a worker
+// may have waiting for delivery before publishes to the topics it serves wait: a quarter
+// of the worker's share of server.max_queued_bytes spread over its streams (4 to 256 KiB),
+// so that holding publishers starts well before streams are cut for memory.
+[[nodiscard]] std::size_t behind_mark(const WorkerContext& ctx);
+
 // Cuts the worker's streams furthest behind until its streams together hold no more than
 // its share of server.max_queued_bytes. Run from its own handler, never inside a delivery.
 void trim_streams(WorkerContext& ctx);

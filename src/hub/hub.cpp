@@ -166,6 +166,7 @@ void Shard::unsubscribe(Subscriber& sub) {
 
 bool Shard::enqueue(const log::EventPtr& event) {
     std::lock_guard lock(inbox_mu_);
+    inbox_bytes_.fetch_add(event->frame.size(), std::memory_order_relaxed);
     inbox_.push_back(event);
     return inbox_.size() == 1;
 }
@@ -185,8 +186,10 @@ void Shard::drain() {
         batch_.swap(inbox_);
     }
     std::uint64_t delivered = 0;
+    std::size_t batch_bytes = 0;
     for (const log::EventPtr& ptr : batch_) {
         const log::Event& ev = *ptr;
+        batch_bytes += ev.frame.size();
         const std::uint64_t before = delivered;
         for (const auto& topic : ev.topics) {
             auto it = by_topic_.find(topic);
@@ -225,6 +228,8 @@ void Shard::drain() {
         sub->flush();
     }
     touched_.clear();
+    // Now in the streams' queues, where their unsent bytes show it.
+    inbox_bytes_.fetch_sub(batch_bytes, std::memory_order_relaxed);
 }
 
 // ---- Hub ----
@@ -306,13 +311,27 @@ void Hub::set_behind(const Interest& interest, bool behind) {
     }
 }
 
-std::optional<std::string> Hub::held_back(const std::vector<std::string>& topics) const {
+std::optional<std::string> Hub::held_back(const std::vector<std::string>& topics,
+                                          std::size_t inbox_limit) const {
     std::lock_guard lock(mu_);
+    auto backlogged = [&](const WorkerSet& workers) {
+        for (std::size_t w = 0; w < shards_.size(); ++w) {
+            if (workers.test(w) &&
+                shards_[w]->inbox_bytes_.load(std::memory_order_relaxed) > inbox_limit) {
+                return true;
+            }
+        }
+        return false;
+    };
     for (const auto& topic : topics) {
         auto it = exact_.find(topic);
-        if (it != exact_.end() && it->second.behind * 2 > it->second.total) {
+        if (it != exact_.end() &&
+            (it->second.behind * 2 > it->second.total || backlogged(it->second.workers))) {
             return topic;
         }
+    }
+    if (pattern_workers_.any() && backlogged(pattern_workers_) && !topics.empty()) {
+        return topics.front(); // a `*` or template subscriber's worker is behind
     }
     return std::nullopt;
 }

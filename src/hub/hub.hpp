@@ -78,6 +78,9 @@ private:
 
     std::mutex inbox_mu_;
     std::vector<log::EventPtr> inbox_;
+    // Frame bytes handed to this shard and not yet delivered and flushed: the hub's own
+    // backlog for the worker, which its streams do not show yet.
+    std::atomic<std::size_t> inbox_bytes_{0};
     std::vector<log::EventPtr> batch_; // the inbox being delivered; keeps its capacity
 };
 
@@ -146,11 +149,12 @@ public:
     // longer). Counted per exact topic, for held_back(). Must be undone (false) before the
     // subscriber unsubscribes.
     void set_behind(const Interest& interest, bool behind);
-    // Any thread. A topic of `topics` more than half of whose subscribers (those naming it
-    // exactly) are reading but far behind: the hub delivers to them slower than it is
-    // published to, and a publish there should wait. Nothing when none is.
-    [[nodiscard]] std::optional<std::string>
-    held_back(const std::vector<std::string>& topics) const;
+    // Any thread. A topic of `topics` whose subscribers the hub cannot keep up with: more
+    // than half of those naming it exactly are reading but far behind, or a worker that
+    // serves any of its subscribers has more than `inbox_limit` bytes of events not yet
+    // delivered. A publish there should wait. Nothing when none is.
+    [[nodiscard]] std::optional<std::string> held_back(const std::vector<std::string>& topics,
+                                                       std::size_t inbox_limit) const;
     // Any thread. Whether any subscriber names `topic` now.
     [[nodiscard]] bool followed(std::string_view topic) const;
     // Any thread. Applies age retention.

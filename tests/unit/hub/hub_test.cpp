@@ -831,35 +831,64 @@ TEST_F(HubTest, DuplicatePublisherIdIsRefusedAndNotFannedOut) {
 // ---- held back: publishers wait only for their own topic's subscribers ----
 
 TEST_F(HubTest, ATopicIsHeldBackOnlyWhileMoreThanHalfOfItsSubscribersAreBehind) {
+    auto held = [this](const Strings& topics) { return hub_.held_back(topics, SIZE_MAX); };
     Recorder a, b, c, other;
     subscribe(0, a, {"t"});
     subscribe(1, b, {"t", "u"});
     subscribe(2, c, {"t"});
     subscribe(0, other, {"o"});
-    EXPECT_EQ(hub_.held_back({"t"}), std::nullopt);
+    EXPECT_EQ(held({"t"}), std::nullopt);
     hub_.set_behind(a.interest(), true);
-    EXPECT_EQ(hub_.held_back({"t"}), std::nullopt) << "one of three is a minority";
+    EXPECT_EQ(held({"t"}), std::nullopt) << "one of three is a minority";
     hub_.set_behind(b.interest(), true);
-    EXPECT_EQ(hub_.held_back({"t"}), std::optional<std::string>("t"));
-    EXPECT_EQ(hub_.held_back({"o", "t"}), std::optional<std::string>("t"));
-    EXPECT_EQ(hub_.held_back({"u"}), std::optional<std::string>("u")) << "b is u's only one";
-    EXPECT_EQ(hub_.held_back({"o"}), std::nullopt) << "another topic is never held";
-    EXPECT_EQ(hub_.held_back({"nobody"}), std::nullopt);
+    EXPECT_EQ(held({"t"}), std::optional<std::string>("t"));
+    EXPECT_EQ(held({"o", "t"}), std::optional<std::string>("t"));
+    EXPECT_EQ(held({"u"}), std::optional<std::string>("u")) << "b is u's only one";
+    EXPECT_EQ(held({"o"}), std::nullopt) << "another topic is never held";
+    EXPECT_EQ(held({"nobody"}), std::nullopt);
     hub_.set_behind(b.interest(), false);
-    EXPECT_EQ(hub_.held_back({"t"}), std::nullopt);
+    EXPECT_EQ(held({"t"}), std::nullopt);
     // A subscriber that leaves takes its count away (after undoing its behind mark).
     hub_.set_behind(a.interest(), false);
     hub_.shard(0).unsubscribe(a);
     hub_.set_behind(c.interest(), true);
-    EXPECT_EQ(hub_.held_back({"t"}), std::nullopt) << "one of two is not more than half";
+    EXPECT_EQ(held({"t"}), std::nullopt) << "one of two is not more than half";
     hub_.set_behind(b.interest(), true);
-    EXPECT_EQ(hub_.held_back({"t"}), std::optional<std::string>("t"));
+    EXPECT_EQ(held({"t"}), std::optional<std::string>("t"));
     hub_.set_behind(b.interest(), false);
     hub_.set_behind(c.interest(), false);
     hub_.shard(1).unsubscribe(b);
     hub_.shard(2).unsubscribe(c);
     hub_.shard(0).unsubscribe(other);
-    EXPECT_EQ(hub_.held_back({"t", "u", "o"}), std::nullopt);
+    EXPECT_EQ(held({"t", "u", "o"}), std::nullopt);
+}
+
+TEST_F(HubTest, ATopicIsHeldBackWhileAWorkerServingItHasABacklogNotYetDelivered) {
+    Recorder on0, on1;
+    subscribe(0, on0, {"t"});
+    subscribe(1, on1, {"o"});
+    drain();
+    for (int i = 0; i < 10; ++i) {
+        pub({"t"}, std::string(1000, 'x')); // worker 0's drain is scheduled, not run
+    }
+    EXPECT_EQ(hub_.held_back({"t"}, 5000), std::optional<std::string>("t"));
+    EXPECT_EQ(hub_.held_back({"t"}, 100000), std::nullopt) << "under the limit";
+    EXPECT_EQ(hub_.held_back({"o"}, 5000), std::nullopt) << "worker 1 has no backlog";
+    drain();
+    EXPECT_EQ(on0.ids.size(), 10U);
+    EXPECT_EQ(hub_.held_back({"t"}, 5000), std::nullopt) << "delivered: the backlog is gone";
+    // A `*` subscriber's worker with a backlog holds every topic.
+    Recorder all;
+    subscribe(2, all, {"*"});
+    for (int i = 0; i < 10; ++i) {
+        pub({"elsewhere"}, std::string(1000, 'y'));
+    }
+    EXPECT_EQ(hub_.held_back({"o"}, 5000), std::optional<std::string>("o"));
+    drain();
+    EXPECT_EQ(hub_.held_back({"o"}, 5000), std::nullopt);
+    hub_.shard(0).unsubscribe(on0);
+    hub_.shard(1).unsubscribe(on1);
+    hub_.shard(2).unsubscribe(all);
 }
 
 TEST(Hub, WorkerCountIsClamped) {
