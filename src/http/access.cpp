@@ -128,12 +128,6 @@ void add_cors(Response& response, const std::string& origin) {
     response.headers.emplace_back("Vary", "Origin");
 }
 
-std::string cors_head(const std::string& origin) {
-    return "Access-Control-Allow-Origin: " + origin +
-           "\r\nAccess-Control-Allow-Credentials: true\r\nAccess-Control-Expose-Headers: " +
-           std::string(kExposed) + "\r\nVary: Origin\r\n";
-}
-
 Response preflight(const std::optional<std::string>& origin, net::WorkerStats& stats) {
     if (!origin) {
         return refusal(stats, net::Reject::cors,

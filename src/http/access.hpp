@@ -43,8 +43,6 @@ identify(const auth::Authenticator& auth, const Request& request, net::WorkerSta
                                                      const Request& request);
 // Adds the CORS headers of a simple (non-preflight) response.
 void add_cors(Response& response, const std::string& origin);
-// The same headers as raw "Name: value\r\n" lines, for a stream's head.
-[[nodiscard]] std::string cors_head(const std::string& origin);
 // The answer to a preflight: 204 with the allowed methods and headers, or 403.
 [[nodiscard]] Response preflight(const std::optional<std::string>& origin, net::WorkerStats& stats);
 

@@ -46,7 +46,6 @@ constexpr std::array<ErrorInfo, static_cast<std::size_t>(HttpError::count_)> kTa
     {R::timeout, "the request did not arrive within server.request_timeout_seconds"},
     {R::method_not_allowed, "method not allowed"},
     {R::not_found, "no such endpoint"},
-    {R::unavailable, "the hub is shutting down; try again shortly"},
 }};
 
 } // namespace

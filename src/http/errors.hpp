@@ -27,7 +27,6 @@ enum class HttpError : std::uint8_t {
     timeout,                 // the request did not arrive within request_timeout_seconds
     method_not_allowed,      // a known path, another method
     not_found,               // no such endpoint
-    shutting_down,           // the hub is stopping: come back (to it or another node)
     count_
 };
 

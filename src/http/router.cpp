@@ -149,13 +149,8 @@ void start_stream(Exchange& exchange, const Request& request, auth::PrincipalPtr
         Response r;
         r.content_type = "text/event-stream; charset=utf-8";
         r.no_length = true;
-        for (auto& h : stream_headers(ctx.services, request, std::nullopt)) {
-            if (h.first != "Access-Control-Allow-Origin" && h.first != "Vary" &&
-                h.first != "Access-Control-Allow-Credentials" &&
-                h.first != "Access-Control-Expose-Headers") {
-                r.headers.push_back(std::move(h));
-            }
-        }
+        // answer() adds the CORS headers, as for any other answer.
+        r.headers = stream_headers(ctx.services, request, std::nullopt, false);
         answer(exchange, request, std::move(r));
         return;
     }
@@ -294,14 +289,14 @@ void answer(Exchange& exchange, const Request& request, Response&& response) {
 
 std::vector<std::pair<std::string, std::string>>
 stream_headers(const Services& services, const Request& request,
-               const std::optional<std::string>& resume_header) {
+               const std::optional<std::string>& resume_header, bool cors) {
     Response r;
     r.headers.emplace_back("Cache-Control", "no-cache");
     r.headers.emplace_back("X-Accel-Buffering", "no");
     if (resume_header) {
         r.headers.emplace_back("Last-Event-ID", *resume_header);
     }
-    if (auto origin = cors_origin(services.config.server.cors_origins, request)) {
+    if (auto origin = cors_origin(services.config.server.cors_origins, request); origin && cors) {
         add_cors(r, *origin);
     }
     return std::move(r.headers);

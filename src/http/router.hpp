@@ -48,9 +48,10 @@ void handle_request(Exchange& exchange, Request&& request);
 // Answers with CORS headers added and the access log line written.
 void answer(Exchange& exchange, const Request& request, Response&& response);
 
-// The headers of a stream's 200 response beyond the protocol's own.
+// The headers of a stream's 200 response beyond the protocol's own; the CORS ones only
+// with `cors` (answer() adds them to the head that HEAD gets).
 [[nodiscard]] std::vector<std::pair<std::string, std::string>>
 stream_headers(const Services& services, const Request& request,
-               const std::optional<std::string>& resume_header);
+               const std::optional<std::string>& resume_header, bool cors = true);
 
 } // namespace herald::http

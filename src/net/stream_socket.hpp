@@ -61,7 +61,6 @@ public:
     // Closes with a reset (SO_LINGER 0): unsent bytes are dropped now, not kept by the
     // kernel for a peer that does not read.
     void abort();
-    [[nodiscard]] bool is_open() const { return socket_.is_open(); }
     // "address:port" of the peer, or "unknown".
     [[nodiscard]] std::string remote() const;
     [[nodiscard]] std::string remote_address() const;
