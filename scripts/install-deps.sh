@@ -14,7 +14,7 @@ packages=(
     build-essential cmake ninja-build ccache pkg-config
     libboost1.81-dev libboost-json1.81-dev
     nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
-    libsqlite3-dev libssl-dev libjwt-dev
+    libsqlite3-dev libssl-dev libjwt-dev libhiredis-dev redis-server
     libgtest-dev libgmock-dev libbenchmark-dev
     curl nodejs npm iproute2
     chromium fonts-dejavu-core nginx

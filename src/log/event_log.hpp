@@ -1,10 +1,15 @@
 // The event log interface: it assigns ids and positions, keeps per-topic history within the
-// retention bounds, and answers replays. Stores (memory, sqlite, redis) implement it.
+// retention bounds, answers replays, and reports the events that become part of the
+// history, in order, to its listener (the hub). Stores (memory, sqlite, redis) implement it.
+//
+// Every method may be called from any thread; each log synchronises itself. The hub never
+// holds its own lock while calling into the log, so a log may do I/O in any call.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,14 +30,9 @@ struct AppendResult {
     std::string reason; // why, when error == unavailable
 };
 
-// What a durable log reports once a transaction has ended: the events appended since the
-// previous report, in position order, now either all durable or (on failure) none of them
-// written.
-struct Commit {
-    std::vector<EventPtr> events;
-    AppendError error = AppendError::none; // none or unavailable
-    std::string reason;                    // why, on failure
-};
+// Called exactly once per append: possibly before append() returns, possibly later on the
+// store's own thread. Never with a lock of the log held that another call may take.
+using AppendDone = std::function<void(AppendResult)>;
 
 // Which topics a replay covers: the exact topics named, plus every topic `pattern` accepts
 // (when set). The log never interprets selectors itself.
@@ -46,6 +46,9 @@ struct Replay {
     // True when a covered topic has dropped (by retention) an event after the position
     // asked for: the replay cannot be complete.
     bool gap = false;
+    // Not empty when the history could not be read (the store is unreachable): `events`
+    // is then empty.
+    std::string error;
 };
 
 struct TopicStats {
@@ -80,49 +83,51 @@ struct StoreFigures {
     std::uint64_t events_written = 0;      // events in committed transactions
     std::uint64_t failed_transactions = 0; // rolled back (their publishes got 503)
     std::uint64_t memory_replays = 0;      // replays answered from memory
-    std::uint64_t disk_replays = 0;        // replays that read the database
+    std::uint64_t disk_replays = 0;        // replays that read the database (or Redis)
     double commit_seconds = 0;             // time spent writing and committing
 };
 
-// Not thread-safe: the hub serialises every call under its lock, which is what makes the
-// order of ids the order of delivery.
-//
-// A log either settles each append at once (the memory store: the event is retained and
-// may be delivered when append() returns), or later (a durable store: append() queues the
-// event, and the log reports each transaction through the commit handler; the hub then
-// calls settle() under its lock, and only then delivers the events). Replays, positions
-// and last_position() cover settled events only.
+// What the log tells the hub. Calls are serialised (never two at once), and may come with
+// the log's own lock held: a listener must not call back into the log.
+class LogListener {
+public:
+    virtual ~LogListener() = default;
+    // Events that have become part of the history (appended here or, in a cluster, on
+    // another node), in position order, each once: deliver them live.
+    virtual void settled(std::span<const EventPtr> events) = 0;
+    // Events up to `position` exist that the log can no longer hand over (a cluster node
+    // that was cut off for longer than the history it could read back): every stream that
+    // has not seen them must end, so that its client resumes and learns of the gap.
+    virtual void lost(std::uint64_t position) = 0;
+};
+
 class EventLog {
 public:
-    using CommitHandler = std::function<void(Commit&&)>;
-
     virtual ~EventLog() = default;
 
-    // Assigns the position and (unless the publisher gave one) the id and encodes the
-    // frame; retains the event, or queues it when the log settles later.
-    [[nodiscard]] virtual AppendResult append(NewEvent&& event) = 0;
+    // Set once, before the first append.
+    virtual void set_listener(LogListener* listener) = 0;
 
-    // False for a log that settles appends later through the commit handler.
-    [[nodiscard]] virtual bool settles_at_once() const { return true; }
-    // Set once, before the first append. Called on the log's own thread, never under the
-    // hub's lock, once per transaction, in position order.
-    virtual void on_commit(CommitHandler handler) { (void)handler; }
-    // Under the hub's lock, from the commit handler: the committed events become part of
-    // the history (replays, position_of, last_position); failed ones are forgotten.
-    virtual void settle(const Commit& commit) { (void)commit; }
-    // Writes what is queued and stops taking appends (at shutdown). Not under the lock;
-    // the commit handler may run during the call.
+    // Assigns the position and (unless the publisher gave one) the id, encodes the frame,
+    // and appends. `done` gets the event once it is part of the history (acknowledged by
+    // the store: committed for SQLite, by Redis for a cluster), or the refusal. The
+    // listener gets the event too, before or after `done`.
+    virtual void append(NewEvent&& event, AppendDone done) = 0;
+
+    // Writes what is queued and stops taking appends (at shutdown). `done` of every append
+    // accepted before runs during the call at the latest.
     virtual void close() {}
 
     // The position of a retained event's id, if the log still knows it.
     [[nodiscard]] virtual std::optional<std::uint64_t> position_of(std::string_view id) const = 0;
 
-    // The position of the newest event settled (before the first: a position below any
-    // the log will assign).
+    // The position of the newest event handed to the listener so far (before the first: a
+    // position below any the log will assign). Read once, when the hub starts.
     [[nodiscard]] virtual std::uint64_t last_position() const = 0;
 
-    // Every retained event after `after` on the topics of `filter`.
-    [[nodiscard]] virtual Replay replay(std::uint64_t after, const TopicFilter& filter) const = 0;
+    // Every retained event with `after` < position <= `upto` on the topics of `filter`.
+    [[nodiscard]] virtual Replay replay(std::uint64_t after, std::uint64_t upto,
+                                        const TopicFilter& filter) const = 0;
 
     // Drops events older than the age bound; called about once a second.
     virtual void expire(std::int64_t now_ms) = 0;
@@ -135,7 +140,7 @@ public:
     // The history's figures (cheap: no walk over the topics).
     [[nodiscard]] virtual HistoryFigures history() const = 0;
 
-    // Any thread, without the hub's lock: the store's counters, if it keeps any.
+    // The store's counters, if it keeps any.
     [[nodiscard]] virtual std::optional<StoreFigures> figures() const { return std::nullopt; }
 
     // Why the store cannot take events now (for /readyz), or nothing when it can.
