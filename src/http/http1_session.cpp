@@ -509,6 +509,20 @@ void Http1Session::open_stream(const Request& request, Subscription&& subscripti
     }
     head += "Connection: close\r\n\r\n";
     watch_peer();
+    if (!stream_->unavailable().empty()) {
+        // The store cannot be read: the head and the retry: line, then a FIN, so that
+        // EventSource comes back (perhaps to another node) rather than giving up.
+        spdlog::info("subscription {:x} turned away: {}", id_, stream_->unavailable());
+        stream_->start(head);
+        if (state_ == State::streaming && !write_blocked_) {
+            write_stream();
+        }
+        if (state_ == State::streaming) {
+            stream_->unsubscribe();
+            linger();
+        }
+        return;
+    }
     stream_->start(head);
 }
 

@@ -269,7 +269,7 @@ TEST(Http1Session, AStalledStreamIsCutAtTheWriteTimeoutAndOthersKeepReceiving) {
         log::NewEvent e;
         e.topics = {"s"};
         e.data = std::string(64 * 1024, 'z');
-        (void)rig.hub().publish(std::move(e), nullptr);
+        rig.hub().publish(std::move(e), nullptr);
         rig.drain(reader);
     }
     // The reader reads everything (loopback ACKs may come late: bounded, with pauses).
@@ -292,7 +292,7 @@ TEST(Http1Session, AStalledStreamIsCutAtTheWriteTimeoutAndOthersKeepReceiving) {
     log::NewEvent e;
     e.topics = {"s"};
     e.data = "after";
-    (void)rig.hub().publish(std::move(e), nullptr);
+    rig.hub().publish(std::move(e), nullptr);
     const std::string got = rig.read_until(
         reader, [](const std::string& t) { return t.find("data: after\n\n") != t.npos; });
     EXPECT_NE(got.find("data: after\n\n"), std::string::npos);

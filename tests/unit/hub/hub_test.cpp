@@ -34,6 +34,8 @@ using namespace std::chrono_literals;
 // Records what the shard hands it, as the HTTP layer's Connection would queue it.
 class Recorder final : public Subscriber {
 public:
+    void lose() override { lost = true; }
+    bool lost = false;
     void deliver(const log::Event& event) override {
         ids.push_back(event.id);
         positions.push_back(event.position);
@@ -936,6 +938,8 @@ struct Chain {
 
 class ChainSubscriber final : public Subscriber {
 public:
+    void lose() override { lost = true; }
+    bool lost = false;
     explicit ChainSubscriber(Chain& chain) : chain_(chain) {}
     void deliver(const log::Event& event) override { chain_.take(event); }
     void flush() override {}

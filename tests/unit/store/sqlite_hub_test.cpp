@@ -51,6 +51,8 @@ struct SqliteHub {
 // Records what the shard hands it.
 class Recorder final : public hub::Subscriber {
 public:
+    void lose() override { lost = true; }
+    bool lost = false;
     void deliver(const log::Event& event) override {
         ids.push_back(event.id);
         positions.push_back(event.position);

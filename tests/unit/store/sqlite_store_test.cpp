@@ -326,13 +326,13 @@ TEST_P(SqliteCacheTest, NothingIsVisibleUntilSettled) {
     EXPECT_EQ(first->id, std::to_string(first->position));
     EXPECT_EQ((*h)->last_position(), start);
     EXPECT_EQ((*h)->position_of(first->id), std::nullopt);
-    EXPECT_TRUE((*h)->replay(0, exact({"a"})).events.empty());
-    EXPECT_TRUE((*h)->replay(0, everything()).events.empty());
+    EXPECT_TRUE((*h)->replay(0, kAll, exact({"a"})).events.empty());
+    EXPECT_TRUE((*h)->replay(0, kAll, everything()).events.empty());
 
     h->settle_all();
     EXPECT_EQ((*h)->last_position(), first->position);
     EXPECT_EQ((*h)->position_of(first->id), first->position);
-    expect_same((*h)->replay(0, exact({"a"})).events, {first});
+    expect_same((*h)->replay(0, kAll, exact({"a"})).events, {first});
 
     // Committed by the writer but not yet settled: still invisible, on every path.
     std::vector<EventPtr> more;
@@ -348,10 +348,10 @@ TEST_P(SqliteCacheTest, NothingIsVisibleUntilSettled) {
     for (const auto& ev : more) {
         EXPECT_EQ((*h)->position_of(ev->id), std::nullopt) << ev->id;
     }
-    expect_same((*h)->replay(0, exact({"a", "b"})).events, {first});
-    expect_same((*h)->replay(0, everything()).events, {first});
-    EXPECT_TRUE((*h)->replay(first->position, exact({"a", "b"})).events.empty());
-    EXPECT_TRUE((*h)->replay(0, exact({"b"})).events.empty());
+    expect_same((*h)->replay(0, kAll, exact({"a", "b"})).events, {first});
+    expect_same((*h)->replay(0, kAll, everything()).events, {first});
+    EXPECT_TRUE((*h)->replay(first->position, kAll, exact({"a", "b"})).events.empty());
+    EXPECT_TRUE((*h)->replay(0, kAll, exact({"b"})).events.empty());
 
     for (const auto& c : commits) {
         ASSERT_EQ(c.error, AppendError::none);
@@ -363,10 +363,10 @@ TEST_P(SqliteCacheTest, NothingIsVisibleUntilSettled) {
     }
     std::vector<EventPtr> all{first};
     all.insert(all.end(), more.begin(), more.end());
-    auto r = (*h)->replay(0, exact({"a", "b"}));
+    auto r = (*h)->replay(0, kAll, exact({"a", "b"}));
     expect_same(r.events, all);
     EXPECT_FALSE(r.gap);
-    expect_same((*h)->replay(first->position, everything()).events, more);
+    expect_same((*h)->replay(first->position, kAll, everything()).events, more);
     EXPECT_FALSE((*h)->trouble().has_value());
 }
 
@@ -386,7 +386,7 @@ TEST_F(SqliteStoreTest, GroupCommitTakesEverythingQueuedMeanwhile) {
     EXPECT_EQ(commits[1].events.size(), 199U);
     expect_same(events_of(commits), appended);
     expect_contiguous(events_of(commits));
-    expect_same((*h)->replay(0, exact({"a", "b"})).events, appended);
+    expect_same((*h)->replay(0, kAll, exact({"a", "b"})).events, appended);
     EXPECT_EQ((*h)->last_position(), appended.back()->position);
 }
 
@@ -407,7 +407,7 @@ TEST_F(SqliteStoreTest, QuickAppendsShareCommitsInPositionOrder) {
     const auto all = events_of(commits);
     expect_same(all, appended);
     expect_contiguous(all);
-    expect_same((*h)->replay(0, prefixed("t")).events, appended);
+    expect_same((*h)->replay(0, kAll, prefixed("t")).events, appended);
 }
 
 TEST_F(SqliteStoreTest, AnEventNamingATopicTwiceCommits) {
@@ -421,7 +421,7 @@ TEST_F(SqliteStoreTest, AnEventNamingATopicTwiceCommits) {
     ASSERT_NE(find_topic(topics, "a"), nullptr);
     EXPECT_EQ(find_topic(topics, "a")->retained, 2U);
     EXPECT_EQ(find_topic(topics, "a")->bytes, first->footprint() + twice->footprint());
-    auto r = (*h)->replay(0, exact({"a"}));
+    auto r = (*h)->replay(0, kAll, exact({"a"}));
     expect_same(r.events, {first, twice});
     EXPECT_FALSE(r.gap);
 }
@@ -470,10 +470,10 @@ TEST_P(SqliteCacheTest, ReopenKeepsEveryEventExactly) {
 
     auto h = open(cached());
     EXPECT_GE((*h)->last_position(), last);
-    auto all = (*h)->replay(0, everything());
+    auto all = (*h)->replay(0, kAll, everything());
     EXPECT_FALSE(all.gap);
     expect_same(all.events, published);
-    expect_same((*h)->replay(0, exact(varied_topics())).events, published);
+    expect_same((*h)->replay(0, kAll, exact(varied_topics())).events, published);
     for (const auto& ev : published) {
         EXPECT_EQ((*h)->position_of(ev->id), ev->position) << ev->id;
     }
@@ -483,8 +483,8 @@ TEST_P(SqliteCacheTest, ReopenKeepsEveryEventExactly) {
         published.begin(), published.end(), std::back_inserter(on_b), [](const EventPtr& ev) {
             return std::find(ev->topics.begin(), ev->topics.end(), "b") != ev->topics.end();
         });
-    expect_same((*h)->replay(0, exact({"b"})).events, on_b);
-    expect_same((*h)->replay(published[4]->position, everything()).events,
+    expect_same((*h)->replay(0, kAll, exact({"b"})).events, on_b);
+    expect_same((*h)->replay(published[4]->position, kAll, everything()).events,
                 std::vector<EventPtr>(published.begin() + 5, published.end()));
 
     auto fresh = h->add({"a"}, "after");
@@ -667,18 +667,18 @@ TEST_P(SqliteCacheTest, MaxEventsOnDisk) {
     std::vector<EventPtr> a;
     std::vector<EventPtr> b;
     auto check = [&](Harness& h) {
-        auto ra = h->replay(0, exact({"a"}));
+        auto ra = h->replay(0, kAll, exact({"a"}));
         expect_same(ra.events, {a[2], a[3], a[4]});
         EXPECT_TRUE(ra.gap);
         // Dropped up to a[1]: a resume from there misses nothing.
-        auto from1 = h->replay(a[1]->position, exact({"a"}));
+        auto from1 = h->replay(a[1]->position, kAll, exact({"a"}));
         expect_same(from1.events, {a[2], a[3], a[4]});
         EXPECT_FALSE(from1.gap);
-        EXPECT_TRUE(h->replay(a[0]->position, exact({"a"})).gap);
-        auto rb = h->replay(0, exact({"b"}));
+        EXPECT_TRUE(h->replay(a[0]->position, kAll, exact({"a"})).gap);
+        auto rb = h->replay(0, kAll, exact({"b"}));
         expect_same(rb.events, b);
         EXPECT_FALSE(rb.gap);
-        EXPECT_TRUE(h->replay(0, exact({"a", "b"})).gap);
+        EXPECT_TRUE(h->replay(0, kAll, exact({"a", "b"})).gap);
         EXPECT_EQ(h->position_of(a[0]->id), std::nullopt);
         EXPECT_EQ(h->position_of(a[1]->id), std::nullopt);
         EXPECT_EQ(h->position_of(a[2]->id), a[2]->position);
@@ -716,13 +716,13 @@ TEST_P(SqliteCacheTest, MaxBytesOnDisk) {
     EventPtr b;
     EventPtr huge;
     auto check = [&](Harness& h) {
-        auto ra = h->replay(0, exact({"a"}));
+        auto ra = h->replay(0, kAll, exact({"a"}));
         expect_same(ra.events, {a[2], a[3], a[4]});
         EXPECT_TRUE(ra.gap);
         EXPECT_EQ(h->position_of(a[1]->id), std::nullopt);
         EXPECT_EQ(h->position_of(a[2]->id), a[2]->position);
         // Bigger than the bound by itself: numbered, never kept.
-        auto rc = h->replay(0, exact({"c"}));
+        auto rc = h->replay(0, kAll, exact({"c"}));
         EXPECT_TRUE(rc.events.empty());
         EXPECT_TRUE(rc.gap);
         EXPECT_EQ(h->position_of(huge->id), std::nullopt);
@@ -760,10 +760,10 @@ TEST_P(SqliteCacheTest, MaxAgeOnDiskAfterExpire) {
     EventPtr old_b;
     EventPtr fresh;
     auto check = [&](Harness& h) {
-        auto r = h->replay(0, exact({"a", "b"}));
+        auto r = h->replay(0, kAll, exact({"a", "b"}));
         expect_same(r.events, {fresh});
         EXPECT_TRUE(r.gap);
-        auto since = h->replay(old_b->position, exact({"a", "b"}));
+        auto since = h->replay(old_b->position, kAll, exact({"a", "b"}));
         expect_same(since.events, {fresh});
         EXPECT_FALSE(since.gap);
         EXPECT_EQ(h->position_of(old_a->id), std::nullopt);
@@ -804,7 +804,7 @@ TEST_P(SqliteCacheTest, MaxAgeOnDiskAfterExpire) {
     h->settle_all();
     ASSERT_NE(find_topic((*h)->topics(), "b"), nullptr);
     EXPECT_EQ(find_topic((*h)->topics(), "b")->retained, 1U);
-    expect_same((*h)->replay(fresh->position, exact({"b"})).events, {again});
+    expect_same((*h)->replay(fresh->position, kAll, exact({"b"})).events, {again});
 }
 
 TEST_P(SqliteCacheTest, GapOfATopicAgeEmptiedSurvivesReopen) {
@@ -827,15 +827,15 @@ TEST_P(SqliteCacheTest, GapOfATopicAgeEmptiedSurvivesReopen) {
         ASSERT_LT(old_b->published_ms, fresh->published_ms);
         (*h)->expire(fresh->published_ms + 60000);
         ASSERT_TRUE(eventually([&] { return find_topic((*h)->topics(), "b") == nullptr; }));
-        EXPECT_TRUE((*h)->replay(old_a->position, exact({"a", "b"})).gap);
-        EXPECT_TRUE((*h)->replay(old_a->position, exact({"b"})).gap);
-        EXPECT_TRUE((*h)->replay(0, exact({"b"})).gap);
+        EXPECT_TRUE((*h)->replay(old_a->position, kAll, exact({"a", "b"})).gap);
+        EXPECT_TRUE((*h)->replay(old_a->position, kAll, exact({"b"})).gap);
+        EXPECT_TRUE((*h)->replay(0, kAll, exact({"b"})).gap);
     }
     auto h = open(cached(retention));
-    EXPECT_TRUE((*h)->replay(old_a->position, exact({"a", "b"})).gap);
-    EXPECT_TRUE((*h)->replay(old_a->position, exact({"b"})).gap);
-    EXPECT_TRUE((*h)->replay(0, exact({"b"})).gap);
-    EXPECT_FALSE((*h)->replay(old_b->position, exact({"a", "b"})).gap);
+    EXPECT_TRUE((*h)->replay(old_a->position, kAll, exact({"a", "b"})).gap);
+    EXPECT_TRUE((*h)->replay(old_a->position, kAll, exact({"b"})).gap);
+    EXPECT_TRUE((*h)->replay(0, kAll, exact({"b"})).gap);
+    EXPECT_FALSE((*h)->replay(old_b->position, kAll, exact({"a", "b"})).gap);
 }
 
 TEST_F(SqliteStoreTest, ExpireWithoutAnAgeBoundKeepsEverything) {
@@ -847,7 +847,7 @@ TEST_F(SqliteStoreTest, ExpireWithoutAnAgeBoundKeepsEverything) {
     // Another transaction after the expiry, so that the writer has passed it.
     auto e3 = h->add({"c"});
     h->settle_all();
-    expect_same((*h)->replay(0, exact({"a", "b", "c"})).events, {e1, e2, e3});
+    expect_same((*h)->replay(0, kAll, exact({"a", "b", "c"})).events, {e1, e2, e3});
     EXPECT_EQ((*h)->topics().size(), 3U);
 }
 
@@ -874,18 +874,18 @@ TEST_F(SqliteStoreTest, LoweredMaxEventsOnReopenTrims) {
     }
     EXPECT_EQ(find_topic(topics, "a")->bytes, bytes);
     EXPECT_EQ(find_topic(topics, "a")->last_id, a.back()->id);
-    auto r = (*h)->replay(0, exact({"a"}));
+    auto r = (*h)->replay(0, kAll, exact({"a"}));
     expect_same(r.events, kept);
     EXPECT_TRUE(r.gap);
-    EXPECT_FALSE((*h)->replay(a[5]->position, exact({"a"})).gap);
+    EXPECT_FALSE((*h)->replay(a[5]->position, kAll, exact({"a"})).gap);
     EXPECT_EQ((*h)->position_of(a[5]->id), std::nullopt);
     EXPECT_EQ((*h)->position_of(a[6]->id), a[6]->position);
 
     // And on the file: a third run sees the trimmed history.
     h.reset();
     h = open(options(Retention{4, 1000000000, 0}));
-    expect_same((*h)->replay(0, exact({"a"})).events, kept);
-    expect_same((*h)->replay(0, exact({"b"})).events, {b});
+    expect_same((*h)->replay(0, kAll, exact({"a"})).events, kept);
+    expect_same((*h)->replay(0, kAll, exact({"b"})).events, {b});
 }
 
 TEST_F(SqliteStoreTest, LoweredMaxEventsOnReopenTrimsWithoutAPublish) {
@@ -911,7 +911,7 @@ TEST_F(SqliteStoreTest, LoweredMaxEventsOnReopenTrimsWithoutAPublish) {
         },
         5s))
         << "topics() still reports " << retained << " events for a cap of 4";
-    auto r = (*h)->replay(0, exact({"a"}));
+    auto r = (*h)->replay(0, kAll, exact({"a"}));
     EXPECT_EQ(r.events.size(), 4U);
     EXPECT_TRUE(r.gap);
 }
@@ -951,7 +951,7 @@ TEST_P(SqliteCacheTest, MaxEventsZeroKeepsNothingButTheFigures) {
         EXPECT_EQ((*h)->last_position(), e2->position);
         EXPECT_EQ((*h)->position_of("pub"), std::nullopt);
         EXPECT_EQ((*h)->position_of(e2->id), std::nullopt);
-        auto r = (*h)->replay(0, exact({"a", "b"}));
+        auto r = (*h)->replay(0, kAll, exact({"a", "b"}));
         EXPECT_TRUE(r.events.empty());
         EXPECT_TRUE(r.gap);
         // Nothing retained, so a publisher id may come again.
@@ -964,8 +964,8 @@ TEST_P(SqliteCacheTest, MaxEventsZeroKeepsNothingButTheFigures) {
     }
     auto h = open(cached(retention));
     EXPECT_GE((*h)->last_position(), e2->position + 1);
-    EXPECT_TRUE((*h)->replay(0, exact({"a", "b"})).events.empty());
-    EXPECT_TRUE((*h)->replay(0, exact({"a", "b"})).gap);
+    EXPECT_TRUE((*h)->replay(0, kAll, exact({"a", "b"})).events.empty());
+    EXPECT_TRUE((*h)->replay(0, kAll, exact({"a", "b"})).gap);
     EXPECT_TRUE((*h)->topics().empty());
 }
 
@@ -1020,13 +1020,13 @@ TEST_P(SqliteCacheTest, MaxTopicsOnDiskAndAfterRestart) {
         EXPECT_EQ(h->history().topics, 3U);
         EXPECT_EQ(h->position_of(b1->id), std::nullopt);
         EXPECT_EQ(h->position_of(b2->id), std::nullopt);
-        auto rb = h->replay(0, exact({"b"}));
+        auto rb = h->replay(0, kAll, exact({"b"}));
         EXPECT_TRUE(rb.events.empty());
         EXPECT_TRUE(rb.gap);
-        auto ra = h->replay(0, exact({"a"}));
+        auto ra = h->replay(0, kAll, exact({"a"}));
         expect_same(ra.events, {a1, a2});
         EXPECT_FALSE(ra.gap);
-        expect_same(h->replay(0, exact({"c"})).events, {c1, d1});
+        expect_same(h->replay(0, kAll, exact({"c"})).events, {c1, d1});
         // Rows: a1, a2, c1, and d1 once for c and once for d.
         EXPECT_EQ(count_on_disk(db_path(), "SELECT count(*) FROM history"), 5);
         EXPECT_EQ(count_on_disk(db_path(), "SELECT count(*) FROM topics"), 3);
@@ -1051,7 +1051,7 @@ TEST_P(SqliteCacheTest, MaxTopicsOnDiskAndAfterRestart) {
     auto e1 = h->add({"e"});
     h->settle_all();
     EXPECT_EQ(names((*h)->topics()), (std::vector<std::string>{"c", "d", "e"}));
-    EXPECT_TRUE((*h)->replay(0, exact({"a"})).gap);
+    EXPECT_TRUE((*h)->replay(0, kAll, exact({"a"})).gap);
     EXPECT_EQ((*h)->history().evicted_max_topics, 2U);
     EXPECT_EQ(count_on_disk(db_path(), "SELECT count(*) FROM history"), 4);
 }
@@ -1062,13 +1062,13 @@ TEST_P(SqliteCacheTest, MaxTotalBytesOnDiskAndAfterRestart) {
     retention.max_total_bytes = 4 * fp;
     std::vector<EventPtr> ev;
     auto check = [&](Harness& h) {
-        auto r = h->replay(0, exact({"a", "b", "c", "d", "e"}));
+        auto r = h->replay(0, kAll, exact({"a", "b", "c", "d", "e"}));
         expect_same(r.events, {ev[3], ev[4], ev[5]});
         EXPECT_TRUE(r.gap);
         EXPECT_EQ(names(h->topics()), (std::vector<std::string>{"c", "d", "e"}));
         EXPECT_EQ(h->history().bytes, 3 * fp);
-        EXPECT_FALSE(h->replay(ev[2]->position, exact({"a", "b", "c"})).gap);
-        EXPECT_TRUE(h->replay(ev[1]->position, exact({"a"})).gap);
+        EXPECT_FALSE(h->replay(ev[2]->position, kAll, exact({"a", "b", "c"})).gap);
+        EXPECT_TRUE(h->replay(ev[1]->position, kAll, exact({"a"})).gap);
         EXPECT_EQ(count_on_disk(db_path(), "SELECT count(*) FROM history"), 3);
         EXPECT_EQ(count_on_disk(db_path(), "SELECT sum(bytes) FROM history"),
                   static_cast<std::int64_t>(3 * fp));
@@ -1115,8 +1115,8 @@ TEST_P(SqliteCacheTest, LowerHubWideBoundsAtRestartApplyAtOnce) {
     }
     EXPECT_EQ(names((*h)->topics()), (std::vector<std::string>{"t7", "t8", "t9"}));
     EXPECT_EQ(count_on_disk(db_path(), "SELECT count(*) FROM history"), 3);
-    EXPECT_TRUE((*h)->replay(ev[5]->position, exact({"t6", "t7"})).gap);
-    auto r = (*h)->replay(ev[6]->position, exact({"t6", "t7", "t8"}));
+    EXPECT_TRUE((*h)->replay(ev[5]->position, kAll, exact({"t6", "t7"})).gap);
+    auto r = (*h)->replay(ev[6]->position, kAll, exact({"t6", "t7", "t8"}));
     expect_same(r.events, {ev[7], ev[8]});
     EXPECT_FALSE(r.gap);
 }
@@ -1134,24 +1134,24 @@ TEST_F(SqliteStoreTest, RecentReplaysComeFromMemoryOldOnesFromDisk) {
     const auto disk = (*h)->disk_replays();
 
     // Memory holds a[7..9]: a resume from a[6] or later needs nothing else.
-    auto recent = (*h)->replay(a[6]->position, exact({"a"}));
+    auto recent = (*h)->replay(a[6]->position, kAll, exact({"a"}));
     expect_same(recent.events, {a[7], a[8], a[9]});
     EXPECT_FALSE(recent.gap);
     EXPECT_EQ((*h)->memory_replays(), mem + 1);
     EXPECT_EQ((*h)->disk_replays(), disk);
 
-    auto newest = (*h)->replay(a[9]->position, exact({"a"}));
+    auto newest = (*h)->replay(a[9]->position, kAll, exact({"a"}));
     EXPECT_TRUE(newest.events.empty());
     EXPECT_EQ((*h)->memory_replays(), mem + 2);
     EXPECT_EQ((*h)->disk_replays(), disk);
 
-    auto older = (*h)->replay(a[5]->position, exact({"a"}));
+    auto older = (*h)->replay(a[5]->position, kAll, exact({"a"}));
     expect_same(older.events, {a[6], a[7], a[8], a[9]});
     EXPECT_FALSE(older.gap);
     EXPECT_EQ((*h)->memory_replays(), mem + 2);
     EXPECT_EQ((*h)->disk_replays(), disk + 1);
 
-    auto all = (*h)->replay(0, exact({"a"}));
+    auto all = (*h)->replay(0, kAll, exact({"a"}));
     expect_same(all.events, a);
     EXPECT_FALSE(all.gap);
     EXPECT_EQ((*h)->disk_replays(), disk + 2);
@@ -1159,7 +1159,7 @@ TEST_F(SqliteStoreTest, RecentReplaysComeFromMemoryOldOnesFromDisk) {
     // A topic memory holds whole is answered from memory even with another one.
     auto b = h->add({"b"});
     h->settle_all();
-    auto rb = (*h)->replay(a[8]->position, exact({"a", "b"}));
+    auto rb = (*h)->replay(a[8]->position, kAll, exact({"a", "b"}));
     expect_same(rb.events, {a[9], b});
     EXPECT_EQ((*h)->memory_replays(), mem + 3);
     EXPECT_EQ((*h)->disk_replays(), disk + 2);
@@ -1175,10 +1175,10 @@ TEST_F(SqliteStoreTest, AfterReopenMemoryHoldsTheNewestOfEachTopic) {
         h->settle_all();
     }
     auto h = open(options(kLarge, 3));
-    expect_same((*h)->replay(a[6]->position, exact({"a"})).events, {a[7], a[8], a[9]});
+    expect_same((*h)->replay(a[6]->position, kAll, exact({"a"})).events, {a[7], a[8], a[9]});
     EXPECT_EQ((*h)->memory_replays(), 1U);
     EXPECT_EQ((*h)->disk_replays(), 0U);
-    expect_same((*h)->replay(a[5]->position, exact({"a"})).events, {a[6], a[7], a[8], a[9]});
+    expect_same((*h)->replay(a[5]->position, kAll, exact({"a"})).events, {a[6], a[7], a[8], a[9]});
     EXPECT_EQ((*h)->memory_replays(), 1U);
     EXPECT_EQ((*h)->disk_replays(), 1U);
 }
@@ -1194,13 +1194,13 @@ TEST_F(SqliteStoreTest, NoCacheReadsEveryReplayFromDisk) {
     std::uint64_t disk = (*h)->disk_replays();
     for (std::size_t i = 0; i + 1 < a.size(); ++i) {
         SCOPED_TRACE(i);
-        auto r = (*h)->replay(a[i]->position, exact({"a"}));
+        auto r = (*h)->replay(a[i]->position, kAll, exact({"a"}));
         expect_same(r.events, std::vector<EventPtr>(a.begin() + static_cast<long>(i) + 1, a.end()));
         EXPECT_FALSE(r.gap);
         EXPECT_EQ((*h)->disk_replays(), ++disk);
     }
-    expect_same((*h)->replay(0, exact({"even"})).events, {a[0], a[2], a[4]});
-    expect_same((*h)->replay(0, prefixed("o")).events, {a[1], a[3]});
+    expect_same((*h)->replay(0, kAll, exact({"even"})).events, {a[0], a[2], a[4]});
+    expect_same((*h)->replay(0, kAll, prefixed("o")).events, {a[1], a[3]});
     EXPECT_EQ((*h)->disk_replays(), disk + 2);
     EXPECT_EQ((*h)->memory_replays(), mem);
     // Ids are found in the database too.
@@ -1218,13 +1218,13 @@ TEST_F(SqliteStoreTest, MultiTopicEventsComeOnceFromDisk) {
     auto cab = h->add({"c", "a", "b"}, "cab");
     h->settle_all();
     const auto disk = (*h)->disk_replays();
-    expect_same((*h)->replay(0, exact({"a", "b", "c"})).events, {ab, a, bc, cab});
-    expect_same((*h)->replay(0, exact({"b", "b", "a"})).events, {ab, a, bc, cab});
-    expect_same((*h)->replay(0, everything()).events, {ab, a, bc, cab});
-    expect_same((*h)->replay(a->position, exact({"c", "b"})).events, {bc, cab});
+    expect_same((*h)->replay(0, kAll, exact({"a", "b", "c"})).events, {ab, a, bc, cab});
+    expect_same((*h)->replay(0, kAll, exact({"b", "b", "a"})).events, {ab, a, bc, cab});
+    expect_same((*h)->replay(0, kAll, everything()).events, {ab, a, bc, cab});
+    expect_same((*h)->replay(a->position, kAll, exact({"c", "b"})).events, {bc, cab});
     TopicFilter mixed = prefixed("b");
     mixed.exact = {"b", "c"};
-    expect_same((*h)->replay(0, mixed).events, {ab, bc, cab});
+    expect_same((*h)->replay(0, kAll, mixed).events, {ab, bc, cab});
     EXPECT_EQ((*h)->disk_replays(), disk + 5);
     EXPECT_EQ(bc->topics, (std::vector<std::string>{"b", "c"}));
     EXPECT_EQ(cab->topics, (std::vector<std::string>{"c", "a", "b"}));
@@ -1241,17 +1241,17 @@ TEST_F(SqliteStoreTest, PatternsOnTheDiskPath) {
     const auto disk = (*h)->disk_replays();
 
     auto books = prefixed("books/");
-    auto r = (*h)->replay(0, books);
+    auto r = (*h)->replay(0, kAll, books);
     expect_same(r.events, {e1, e3, e5});
     EXPECT_FALSE(r.gap);
     TopicFilter mixed = books;
     mixed.exact = {"news", "books/1"};
-    expect_same((*h)->replay(0, mixed).events, {e1, e3, e4, e5});
-    expect_same((*h)->replay(e2->position, mixed).events, {e3, e4, e5});
+    expect_same((*h)->replay(0, kAll, mixed).events, {e1, e3, e4, e5});
+    expect_same((*h)->replay(e2->position, kAll, mixed).events, {e3, e4, e5});
     EXPECT_EQ((*h)->disk_replays(), disk + 3);
     TopicFilter none;
     none.pattern = [](std::string_view) { return false; };
-    EXPECT_TRUE((*h)->replay(0, none).events.empty());
+    EXPECT_TRUE((*h)->replay(0, kAll, none).events.empty());
 }
 
 TEST_P(SqliteCacheTest, GapOnlyWhenRetentionDroppedAnEventAfterThePosition) {
@@ -1263,7 +1263,7 @@ TEST_P(SqliteCacheTest, GapOnlyWhenRetentionDroppedAnEventAfterThePosition) {
     auto b = h->add({"b"});
     h->settle_all();
     // The database keeps a[3..7]; retention dropped up to a[2].
-    auto from = [&](std::size_t i) { return (*h)->replay(a[i]->position, exact({"a"})); };
+    auto from = [&](std::size_t i) { return (*h)->replay(a[i]->position, kAll, exact({"a"})); };
     expect_same(from(6).events, {a[7]});
     EXPECT_FALSE(from(6).gap);
     expect_same(from(4).events, {a[5], a[6], a[7]});
@@ -1272,12 +1272,12 @@ TEST_P(SqliteCacheTest, GapOnlyWhenRetentionDroppedAnEventAfterThePosition) {
     EXPECT_FALSE(from(2).gap);
     expect_same(from(1).events, {a[3], a[4], a[5], a[6], a[7]});
     EXPECT_TRUE(from(1).gap);
-    EXPECT_TRUE((*h)->replay(0, exact({"a"})).gap);
-    EXPECT_FALSE((*h)->replay(0, exact({"b"})).gap);
-    EXPECT_TRUE((*h)->replay(0, exact({"a", "b"})).gap);
-    EXPECT_FALSE((*h)->replay(0, prefixed("b")).gap);
-    EXPECT_TRUE((*h)->replay(a[1]->position, everything()).gap);
-    auto all = (*h)->replay(a[2]->position, everything());
+    EXPECT_TRUE((*h)->replay(0, kAll, exact({"a"})).gap);
+    EXPECT_FALSE((*h)->replay(0, kAll, exact({"b"})).gap);
+    EXPECT_TRUE((*h)->replay(0, kAll, exact({"a", "b"})).gap);
+    EXPECT_FALSE((*h)->replay(0, kAll, prefixed("b")).gap);
+    EXPECT_TRUE((*h)->replay(a[1]->position, kAll, everything()).gap);
+    auto all = (*h)->replay(a[2]->position, kAll, everything());
     EXPECT_FALSE(all.gap);
     expect_same(all.events, {a[3], a[4], a[5], a[6], a[7], b});
 }
@@ -1331,8 +1331,8 @@ TEST_P(SqliteCacheTest, ReplaysMatchTheMemoryStore) {
     for (const auto& [name, filter] : filters) {
         for (auto after : afters) {
             SCOPED_TRACE(name + " after " + std::to_string(after));
-            auto got = (*h)->replay(after, filter);
-            auto want = oracle.replay(after, filter);
+            auto got = (*h)->replay(after, kAll, filter);
+            auto want = oracle.replay(after, kAll, filter);
             EXPECT_EQ(got.gap, want.gap);
             expect_same(got.events, want.events);
         }
@@ -1372,12 +1372,12 @@ TEST_F(SqliteStoreTest, SecondStoreOnTheSameFileIsRefused) {
     // The refusal did not disturb the first store.
     auto more = first->add({"a"});
     first->settle_all();
-    expect_same((*first)->replay(0, exact({"a"})).events, {ev, more});
+    expect_same((*first)->replay(0, kAll, exact({"a"})).events, {ev, more});
 
     // Once the first is gone the file opens again.
     first.reset();
     auto again = open(options());
-    expect_same((*again)->replay(0, exact({"a"})).events, {ev, more});
+    expect_same((*again)->replay(0, kAll, exact({"a"})).events, {ev, more});
 }
 
 TEST_F(SqliteStoreTest, PathUnderARegularFileIsRefused) {
@@ -1408,7 +1408,7 @@ TEST_F(SqliteStoreTest, MissingDirectoriesAreCreated) {
     auto ev = h->add({"a"});
     h->settle_all();
     EXPECT_TRUE(fs::is_regular_file(o.path));
-    expect_same((*h)->replay(0, exact({"a"})).events, {ev});
+    expect_same((*h)->replay(0, kAll, exact({"a"})).events, {ev});
 }
 
 // ---- close ----
@@ -1426,7 +1426,7 @@ TEST_F(SqliteStoreTest, AppendAfterCloseIsUnavailable) {
     EXPECT_EQ(with_id.error, AppendError::unavailable);
     EXPECT_EQ((*h)->last_position(), ev->position);
     // Reading still works; closing again is harmless.
-    expect_same((*h)->replay(0, exact({"a"})).events, {ev});
+    expect_same((*h)->replay(0, kAll, exact({"a"})).events, {ev});
     (*h)->close();
 }
 
@@ -1446,12 +1446,12 @@ TEST_F(SqliteStoreTest, CloseCommitsEverythingQueued) {
             EXPECT_EQ(c.error, AppendError::none);
             (*h)->settle(c);
         }
-        expect_same((*h)->replay(0, exact({"a", "b"})).events, appended);
+        expect_same((*h)->replay(0, kAll, exact({"a", "b"})).events, appended);
         EXPECT_EQ((*h)->last_position(), appended.back()->position);
     }
     auto h = open(options());
     EXPECT_GE((*h)->last_position(), appended.back()->position);
-    expect_same((*h)->replay(0, exact({"a", "b"})).events, appended);
+    expect_same((*h)->replay(0, kAll, exact({"a", "b"})).events, appended);
 }
 
 TEST_F(SqliteStoreTest, CloseWithNothingQueuedAndWithFullSync) {
@@ -1467,7 +1467,7 @@ TEST_F(SqliteStoreTest, CloseWithNothingQueuedAndWithFullSync) {
     h->settle_all();
     h.reset();
     h = open(o);
-    expect_same((*h)->replay(0, exact({"a"})).events, {ev});
+    expect_same((*h)->replay(0, kAll, exact({"a"})).events, {ev});
 }
 
 } // namespace
