@@ -118,6 +118,8 @@ struct Services {
     std::vector<WorkerContext*> workers;
     std::function<std::string()> render_metrics; // the body of /metrics
     std::atomic<bool> draining{false};
+    // This node's name (cluster.node_name, or HOSTNAME:PORT): X-Herald-Node, /healthz.
+    std::string node;
 };
 
 // Accepts a connection on its worker: the entry point from net to http.

@@ -342,9 +342,9 @@ Response handle_metrics(Services& services) {
     return r;
 }
 
-Response handle_healthz() {
+Response handle_healthz(const Services& services) {
     Response r;
-    r.body = "{\"status\":\"ok\"}\n";
+    r.body = "{\"status\":\"ok\",\"node\":" + json_quote(services.node) + "}\n";
     return r;
 }
 

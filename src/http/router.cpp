@@ -241,7 +241,8 @@ void handle_request(Exchange& exchange, Request&& request) {
             answer(exchange, request, not_allowed(exchange, request, "GET, HEAD"));
         } else {
             answer(exchange, request,
-                   request.path == "/healthz" ? handle_healthz() : handle_readyz(ctx.services));
+                   request.path == "/healthz" ? handle_healthz(ctx.services)
+                                              : handle_readyz(ctx.services));
         }
         return;
     }

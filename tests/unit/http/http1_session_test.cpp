@@ -34,7 +34,7 @@ public:
                [this](unsigned) {
                    boost::asio::post(worker_.io(), [this] { hub_.shard(0).drain(); });
                }),
-          services_{config_, hub_, {}, {}, {}}, ctx_(services_, worker_, hub_.shard(0)),
+          services_{config_, hub_, {}, {}, {}, {}}, ctx_(services_, worker_, hub_.shard(0)),
           acceptor_(worker_.io()) {
         ctx_.auth = std::make_shared<auth::Authenticator>(config_.auth, std::nullopt, "");
         ctx_.clock = [this] { return now_; };
