@@ -554,7 +554,8 @@ TEST_F(SqliteStoreTest, ReplayUptoFromMemoryAndFromDisk) {
     EXPECT_EQ((*h)->memory_replays(), mem + 2);
     EXPECT_EQ((*h)->disk_replays(), disk);
     // From the database: a resume from the start, cut at a[4], and at a[8].
-    expect_same((*h)->replay(0, a[4]->position, exact({"a"})).events, {a[0], a[1], a[2], a[3], a[4]});
+    expect_same((*h)->replay(0, a[4]->position, exact({"a"})).events,
+                {a[0], a[1], a[2], a[3], a[4]});
     expect_same((*h)->replay(a[1]->position, a[8]->position, everything()).events,
                 std::vector<EventPtr>(a.begin() + 2, a.begin() + 9));
     EXPECT_TRUE((*h)->replay(a[1]->position, a[0]->position, exact({"a"})).events.empty());
@@ -568,7 +569,8 @@ TEST_F(SqliteStoreTest, ReplayUptoFromMemoryAndFromDisk) {
     ASSERT_TRUE(h->wait_held());
     const EventPtr committed = h->next_commit()->events.at(0);
     EXPECT_EQ((*h)->last_position(), committed->position);
-    expect_same((*h)->replay(a[6]->position, a[9]->position, exact({"a"})).events, {a[7], a[8], a[9]});
+    expect_same((*h)->replay(a[6]->position, a[9]->position, exact({"a"})).events,
+                {a[7], a[8], a[9]});
     expect_same((*h)->replay(0, a[9]->position, exact({"a"})).events, a);
     auto with_it = a;
     with_it.push_back(committed);
