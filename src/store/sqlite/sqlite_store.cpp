@@ -943,10 +943,13 @@ log::Replay SqliteStore::Impl::disk_replay(std::uint64_t after, std::uint64_t up
     std::sort(covered.begin(), covered.end());
     covered.erase(std::unique(covered.begin(), covered.end()), covered.end());
     std::map<std::uint64_t, log::EventPtr> merged;
+    // Positions are below 2^63 (SQLite integers are signed): a bound above, such as ~0 for
+    // "every position", must not wrap to a negative one, which would select nothing.
+    constexpr auto kMaxSql = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
     std::lock_guard lock(reader_mu);
     for (const auto& [id, name] : covered) {
         sql::Resetting guard(read_topic);
-        read_topic.bind(1, id).bind(2, after).bind(3, upto);
+        read_topic.bind(1, id).bind(2, std::min(after, kMaxSql)).bind(3, std::min(upto, kMaxSql));
         while (read_topic.step()) {
             const auto pos = static_cast<std::uint64_t>(read_topic.integer(0));
             if (!merged.contains(pos)) {
