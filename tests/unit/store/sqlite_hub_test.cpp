@@ -603,12 +603,25 @@ TEST_F(SqliteHubTest, PublishIsAnsweredWhileASubscribeReadsTheDatabase) {
     });
     const bool in_time = answer.wait_for(kWait) == std::future_status::ready;
     EXPECT_TRUE(in_time) << "a publish waited for a replay";
-    // The order: the publish was answered while the replay was still stopped in its read.
+    // A publisher's own id is looked up in the database too, on a connection of its own.
+    // On a thread of its own, so that a publish stuck behind the replay fails the test
+    // rather than hanging it.
+    auto answered_own = std::make_shared<std::promise<PublishResult>>();
+    auto answer_own = answered_own->get_future();
+    std::thread own_publisher([&h, answered_own] {
+        h.hub.publish(make({"big"}, "own id", "mine-during"), [answered_own](PublishResult r) {
+            answered_own->set_value(std::move(r));
+        });
+    });
+    EXPECT_TRUE(answer_own.wait_for(std::chrono::seconds(5)) == std::future_status::ready)
+        << "a publish with its own id waited for a replay";
+    // The order: both were answered while the replay was still stopped in its read.
     EXPECT_TRUE(gate.stopped());
     EXPECT_FALSE(returned.load());
 
     gate.open_gate();
     subscriber.join();
+    own_publisher.join();
     const PublishResult during = answer.get();
     ASSERT_EQ(during.error, PublishError::none) << during.reason;
     EXPECT_EQ(sr.resume_header, "earliest");
@@ -619,8 +632,11 @@ TEST_F(SqliteHubTest, PublishIsAnsweredWhileASubscribeReadsTheDatabase) {
     }
     // Not in the replay (it came after the hand-off mark), but live: once.
     EXPECT_LT(sr.replay.events.back()->position, during.event->position);
+    const PublishResult own = answer_own.get();
+    ASSERT_EQ(own.error, PublishError::none) << own.reason;
+    EXPECT_EQ(own.event->id, "mine-during");
     h.hub.shard(0).drain();
-    EXPECT_EQ(sub.ids, (std::vector<std::string>{during.event->id}));
+    EXPECT_EQ(sub.ids, (std::vector<std::string>{during.event->id, "mine-during"}));
     h.hub.shard(0).unsubscribe(sub);
     h.store.close();
 }
