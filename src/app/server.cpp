@@ -3,6 +3,7 @@
 #include "app/server.hpp"
 
 #include <algorithm>
+#include <array>
 #include <csignal>
 #include <future>
 #include <iostream>
@@ -11,6 +12,7 @@
 #include <stdexcept>
 #include <sys/resource.h>
 #include <thread>
+#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -57,8 +59,17 @@ std::unique_ptr<log::EventLog> open_store(const config::Config& config) {
         options.cache_events = config.store.cache_events;
         return std::make_unique<store::SqliteStore>(std::move(options));
     }
-    throw std::runtime_error("store " + url +
+    throw std::runtime_error("store " + config::password_hidden(url) +
                              ": the redis store is not available in this build yet");
+}
+
+// HOSTNAME:PORT, the name a node has when none is configured.
+std::string default_node_name(std::uint16_t port) {
+    std::array<char, 256> host{};
+    if (::gethostname(host.data(), host.size() - 1) != 0 || host[0] == '\0') {
+        return "herald:" + std::to_string(port);
+    }
+    return std::string(host.data()) + ":" + std::to_string(port);
 }
 
 // The hub as the stdin reader sees it: null once shutdown began. The reader is detached (it
@@ -190,7 +201,7 @@ int run_serve(const config::Config& config, const ServeOptions& options) {
     });
     hub_ptr = &hub;
 
-    http::Services services{config, hub, {}, {}, {}};
+    http::Services services{config, hub, {}, {}, {}, {}};
     std::vector<std::unique_ptr<http::WorkerContext>> contexts;
     for (unsigned i = 0; i < threads; ++i) {
         contexts.push_back(
@@ -232,6 +243,8 @@ int run_serve(const config::Config& config, const ServeOptions& options) {
                                      std::to_string(port) + ": " + e.code().message());
         }
     }
+    services.node = config.cluster.node_name.empty() ? default_node_name(port)
+                                                     : config.cluster.node_name;
 
     for (unsigned i = 0; i < threads; ++i) {
         http::WorkerContext* ctx = contexts[i].get();

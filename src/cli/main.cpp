@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
         "serve", "Run the hub (the default subcommand); its dashboard is at /dashboard/");
     std::string config_path;
     std::optional<std::uint16_t> port;
-    std::string host, store, static_dir, log_level;
+    std::string host, store, static_dir, log_level, node_name;
     std::optional<unsigned> threads;
     bool publish_stdin = false;
     auto take_last = [](CLI::Option* o) {
@@ -66,8 +66,11 @@ int main(int argc, char** argv) {
     take_last(serve->add_option("--host", host, "Address to listen on (default 0.0.0.0)"));
     take_last(serve->add_option(
         "--store", store,
-        "memory (the default) or sqlite:PATH (durable; redis://HOST:PORT is not built "
-        "yet)"));
+        "memory (the default), sqlite:PATH (durable) or redis://[:PASSWORD@]HOST:PORT[/DB] "
+        "(a cluster: every node given the same Redis serves and resumes any client)"));
+    take_last(serve->add_option("--node-name", node_name,
+                                "This node's name in X-Herald-Node, /healthz and /cluster "
+                                "(default HOSTNAME:PORT)"));
     take_last(serve->add_option("--static", static_dir,
                                 "A folder to serve at / (without it, / redirects to /dashboard/)"));
     take_last(serve->add_option("--threads", threads, "Worker threads (default: one per core)"));
@@ -205,6 +208,8 @@ int main(int argc, char** argv) {
         overrides.emplace_back("server.host", host);
     if (!store.empty())
         overrides.emplace_back("store.url", store);
+    if (!node_name.empty())
+        overrides.emplace_back("cluster.node_name", node_name);
     if (!static_dir.empty())
         overrides.emplace_back("server.static", static_dir);
     if (threads)

@@ -22,7 +22,8 @@ namespace herald::config {
 
 namespace {
 
-constexpr std::array<std::string_view, 5> kSections = {"server", "store", "history", "auth", "log"};
+constexpr std::array<std::string_view, 6> kSections = {"server", "store",   "cluster",
+                                                       "history", "auth", "log"};
 constexpr std::array<std::string_view, 6> kLogLevels = {"trace", "debug", "info",
                                                         "warn",  "error", "off"};
 // TOML integers are 64-bit signed: the largest value any key can hold.
@@ -220,6 +221,20 @@ private:
     std::string_view text_;
 };
 
+// A store URL as errors may show it: a Redis password replaced by ***.
+std::string hide_password(std::string_view url) {
+    constexpr std::string_view kRedis = "redis://";
+    const auto at = url.rfind('@');
+    if (!url.starts_with(kRedis) || at == std::string_view::npos) {
+        return std::string(url);
+    }
+    const std::string_view userinfo = url.substr(kRedis.size(), at - kRedis.size());
+    const auto colon = userinfo.find(':');
+    const std::string_view user =
+        colon == std::string_view::npos ? std::string_view() : userinfo.substr(0, colon);
+    return std::string(kRedis) + std::string(user) + ":***" + std::string(url.substr(at));
+}
+
 bool is_store_url(std::string_view url) {
     if (url == "memory") {
         return true;
@@ -231,7 +246,20 @@ bool is_store_url(std::string_view url) {
     if (!url.starts_with(kRedis)) {
         return false;
     }
-    const std::string_view rest = url.substr(kRedis.size());
+    // A password may hold any character; the store parses the rest (and says what is
+    // wrong, without the password). Here: a HOST:PORT after it, and a DB number if any.
+    std::string_view rest = url.substr(kRedis.size());
+    if (const auto at = rest.rfind('@'); at != rest.npos) {
+        rest = rest.substr(at + 1);
+    }
+    if (const auto slash = rest.find('/'); slash != rest.npos) {
+        const std::string_view db = rest.substr(slash + 1);
+        if (db.empty() || db.size() > 5 ||
+            db.find_first_not_of("0123456789") != std::string_view::npos) {
+            return false;
+        }
+        rest = rest.substr(0, slash);
+    }
     const auto colon = rest.rfind(':');
     if (colon == std::string_view::npos || colon == 0 || rest.find('/') != rest.npos) {
         return false;
@@ -307,13 +335,30 @@ const std::array kSettings = {
             [](Config& c, const Input& in) {
                 c.store.url = in.string();
                 if (!is_store_url(c.store.url)) {
-                    in.fail("expected memory, sqlite:PATH or redis://HOST:PORT, got " + in.given());
+                    in.fail("expected memory, sqlite:PATH or redis://[:PASSWORD@]HOST:PORT[/DB], "
+                            "got \"" +
+                            hide_password(c.store.url) + "\"");
                 }
             }},
     Setting{"store.sync",
             [](Config& c, const Input& in) {
                 constexpr std::array<std::string_view, 2> kModes = {"full", "normal"};
                 c.store.sync = in.one_of(kModes) == "full" ? SyncMode::full : SyncMode::normal;
+            }},
+    Setting{"store.timeout_ms",
+            [](Config& c, const Input& in) {
+                c.store.timeout_ms = static_cast<unsigned>(in.integer(10, 600000));
+            }},
+    Setting{"cluster.node_name",
+            [](Config& c, const Input& in) {
+                c.cluster.node_name = in.string();
+                const auto& name = c.cluster.node_name;
+                const bool printable = std::all_of(name.begin(), name.end(), [](char ch) {
+                    return static_cast<unsigned char>(ch) > 0x20 && ch != 0x7f;
+                });
+                if (name.empty() || name.size() > 200 || !printable) {
+                    in.fail("expected 1 to 200 printable characters without spaces");
+                }
             }},
     Setting{"store.cache_events",
             [](Config& c, const Input& in) { c.store.cache_events = in.integer(0, kNoMax); }},
@@ -590,6 +635,10 @@ std::map<std::string, std::string> environment() {
         env.emplace(var.substr(0, eq), var.substr(eq + 1));
     }
     return env;
+}
+
+std::string password_hidden(std::string_view url) {
+    return hide_password(url);
 }
 
 } // namespace herald::config

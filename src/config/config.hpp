@@ -39,7 +39,10 @@ struct ServerConfig {
 enum class SyncMode { full, normal };
 
 struct StoreConfig {
-    std::string url = "memory"; // memory | sqlite:PATH | redis://HOST:PORT
+    std::string url = "memory"; // memory | sqlite:PATH | redis://[[USER]:PASSWORD@]HOST:PORT[/DB]
+    // redis: the longest any call to Redis may take; a publish gets 503 within it when
+    // Redis is down or hung.
+    unsigned timeout_ms = 1000;
     SyncMode sync = SyncMode::full;
     // sqlite: the newest events per topic also kept in memory, so that most resumes are
     // answered without a query.
@@ -82,9 +85,15 @@ struct LogConfig {
     bool access = false;        // one line per request (tokens masked)
 };
 
+struct ClusterConfig {
+    // This node's name in X-Herald-Node, /healthz and GET /cluster; empty: <hostname>:<port>.
+    std::string node_name;
+};
+
 struct Config {
     ServerConfig server;
     StoreConfig store;
+    ClusterConfig cluster;
     HistoryConfig history;
     AuthConfig auth;
     LogConfig log;
@@ -95,6 +104,9 @@ struct Config {
 // "<source>: <reason>" when no single key is at fault, as for a file that does not parse),
 // e.g. "herald.toml: server.port: expected an integer from 0 to 65535, got \"abc\"". The
 // source is the file path, "environment <VAR>" or "command line". Token values never appear.
+// A store URL as logs and errors may show it: a Redis password replaced by ***.
+[[nodiscard]] std::string password_hidden(std::string_view url);
+
 class ConfigError : public std::runtime_error {
 public:
     ConfigError(std::string source, std::string key, std::string reason);

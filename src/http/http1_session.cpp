@@ -393,7 +393,7 @@ void Http1Session::respond(Response&& response) {
     state_ = State::writing;
     deadline_ =
         ctx_.now() + std::chrono::seconds(ctx_.services.config.server.write_timeout_seconds);
-    out_.push(base::BufferRef::copy_of(serialize(response, keep_alive_, head_only_)));
+    out_.push(base::BufferRef::copy_of(serialize(response, keep_alive_, head_only_, ctx_.services.node)));
     write_out();
 }
 
@@ -501,6 +501,9 @@ void Http1Session::open_stream(const Request& request, Subscription&& subscripti
     std::string head = "HTTP/1.1 200 OK\r\n"
                        "Server: herald\r\n"
                        "Content-Type: text/event-stream; charset=utf-8\r\n";
+    if (!ctx_.services.node.empty()) {
+        head += "X-Herald-Node: " + ctx_.services.node + "\r\n";
+    }
     for (const auto& [name, value] : stream_headers(ctx_.services, request, resume)) {
         head += name;
         head += ": ";
@@ -509,6 +512,20 @@ void Http1Session::open_stream(const Request& request, Subscription&& subscripti
     }
     head += "Connection: close\r\n\r\n";
     watch_peer();
+    if (!stream_->unavailable().empty()) {
+        // The store cannot be read: the head and the retry: line, then a FIN, so that
+        // EventSource comes back (perhaps to another node) rather than giving up.
+        spdlog::info("subscription {:x} turned away: {}", id_, stream_->unavailable());
+        stream_->start(head);
+        if (state_ == State::streaming && !write_blocked_) {
+            write_stream();
+        }
+        if (state_ == State::streaming) {
+            stream_->unsubscribe();
+            linger();
+        }
+        return;
+    }
     stream_->start(head);
 }
 

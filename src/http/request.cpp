@@ -108,7 +108,8 @@ std::string_view reason_phrase(int status) noexcept {
     }
 }
 
-std::string serialize(const Response& response, bool keep_alive, bool head_only) {
+std::string serialize(const Response& response, bool keep_alive, bool head_only,
+                      std::string_view node) {
     std::string out;
     out.reserve(160 + response.body.size());
     out += "HTTP/1.1 ";
@@ -116,6 +117,11 @@ std::string serialize(const Response& response, bool keep_alive, bool head_only)
     out += ' ';
     out += reason_phrase(response.status);
     out += "\r\nServer: herald\r\n";
+    if (!node.empty()) {
+        out += "X-Herald-Node: ";
+        out += node;
+        out += "\r\n";
+    }
     if (!response.content_type.empty()) {
         out += "Content-Type: ";
         out += response.content_type;

@@ -48,9 +48,9 @@ struct Response {
 // Escapes a string as a JSON string literal, quotes included.
 [[nodiscard]] std::string json_quote(std::string_view text);
 // The whole response, head and body; `head_only` (for HEAD) leaves the body out but keeps
-// the Content-Length a GET would have had.
+// the Content-Length a GET would have had. `node` (this node's name) goes in X-Herald-Node.
 [[nodiscard]] std::string serialize(const Response& response, bool keep_alive,
-                                    bool head_only = false);
+                                    bool head_only = false, std::string_view node = {});
 [[nodiscard]] std::string_view reason_phrase(int status) noexcept;
 
 } // namespace herald::http

@@ -27,31 +27,26 @@ Response not_allowed(Exchange& exchange, const Request& request, std::string_vie
     return r;
 }
 
-// Gives a validated event to the hub and answers once it is settled: at once for a store
-// that settles appends at once, else when the store's thread reports back.
+// Gives a validated event to the hub and answers once the store has settled it. One path
+// for every store: the answer always comes through the callback, posted back to this
+// worker (the memory store calls it at once, SQLite from its writer, Redis from its own
+// thread).
 void commit(Exchange& exchange, Request& request, log::NewEvent&& event,
             base::MonoClock::time_point started) {
     WorkerContext& ctx = exchange.context();
-    auto& hub = ctx.services.hub;
-    if (hub.settles_at_once()) {
-        auto settled = hub.publish(std::move(event), nullptr);
-        answer(exchange, request, publish_response(ctx.stats, request, *settled, started));
-        return;
-    }
     request.body = std::string(); // the event has it now; the answer needs only the rest
-    auto done = [held = exchange.hold(), request, started](hub::PublishResult result) mutable {
-        auto& io = held->context().worker.io();
-        boost::asio::post(io, [held = std::move(held), request = std::move(request), started,
-                               result = std::move(result)] {
-            if (held->waiting()) {
-                answer(*held, request,
-                       publish_response(held->context().stats, request, result, started));
-            }
+    ctx.services.hub.publish(
+        std::move(event),
+        [held = exchange.hold(), request, started](hub::PublishResult result) mutable {
+            auto& io = held->context().worker.io();
+            boost::asio::post(io, [held = std::move(held), request = std::move(request), started,
+                                   result = std::move(result)] {
+                if (held->waiting()) {
+                    answer(*held, request,
+                           publish_response(held->context().stats, request, result, started));
+                }
+            });
         });
-    };
-    if (auto refused = hub.publish(std::move(event), std::move(done))) {
-        answer(exchange, request, publish_response(ctx.stats, request, *refused, started));
-    }
 }
 
 // Frame bytes a worker may have waiting for delivery before publishes to topics it serves
@@ -186,7 +181,8 @@ void route(Exchange& exchange, Request& request, const auth::PrincipalPtr& who_p
         }
         return;
     }
-    if (path == "/status" || path == "/topics" || path == "/metrics" || path == "/") {
+    if (path == "/status" || path == "/topics" || path == "/cluster" || path == "/metrics" ||
+        path == "/") {
         if (!get) {
             answer(exchange, request, not_allowed(exchange, request, "GET, HEAD"));
             return;
@@ -206,6 +202,8 @@ void route(Exchange& exchange, Request& request, const auth::PrincipalPtr& who_p
             });
         } else if (path == "/topics") {
             answer(exchange, request, handle_topics(request, services, stats));
+        } else if (path == "/cluster") {
+            answer(exchange, request, handle_cluster(services));
         } else if (path == "/metrics") {
             answer(exchange, request, handle_metrics(services));
         } else if (auto page = serve_static(services.config.server.static_dir, path)) {
@@ -246,7 +244,8 @@ void handle_request(Exchange& exchange, Request&& request) {
             answer(exchange, request, not_allowed(exchange, request, "GET, HEAD"));
         } else {
             answer(exchange, request,
-                   request.path == "/healthz" ? handle_healthz() : handle_readyz(ctx.services));
+                   request.path == "/healthz" ? handle_healthz(ctx.services)
+                                              : handle_readyz(ctx.services));
         }
         return;
     }

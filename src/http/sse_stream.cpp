@@ -63,6 +63,7 @@ std::optional<std::string> SseStream::subscribe(hub::Interest interest,
                                                 const std::optional<std::string>& last_event_id) {
     hub::SubscribeResult result = ctx_.shard.subscribe(*this, std::move(interest), last_event_id);
     subscribed_ = true;
+    unavailable_ = std::move(result.unavailable);
     replay_ = std::move(result.replay.events);
     return std::move(result.resume_header);
 }
@@ -148,6 +149,10 @@ void SseStream::deliver(const log::Event& event) {
     if (unsent() > ctx_.services.config.server.slow_client_bytes) {
         over_bound_ = true; // ended in flush(): the shard is iterating its lists now
     }
+}
+
+void SseStream::lose() {
+    end(End::lost);
 }
 
 void SseStream::flush() {
@@ -263,6 +268,11 @@ void SseStream::end(End why) {
         spdlog::info("closing subscriber {:x}, furthest behind ({} bytes unsent) while the "
                      "streams together pass server.max_queued_bytes",
                      id_, unsent());
+        break;
+    case End::lost:
+        spdlog::info("closing subscriber {:x}: the store lost events it may have wanted; its "
+                     "client resumes and learns of the gap",
+                     id_);
         break;
     case End::expired:
     case End::revoked: break;

@@ -47,7 +47,7 @@ protected:
 
 class SseStream final : public hub::Subscriber {
 public:
-    enum class End : std::uint8_t { over_bound, stalled, overload, expired, revoked };
+    enum class End : std::uint8_t { over_bound, stalled, overload, expired, revoked, lost };
 
     SseStream(WorkerContext& ctx, StreamCarrier& carrier, auth::PrincipalPtr who,
               std::string remote, std::uint64_t id);
@@ -59,6 +59,10 @@ public:
     // `last_event_id`. Returns the value of the Last-Event-ID response header, if any.
     std::optional<std::string> subscribe(hub::Interest interest,
                                          const std::optional<std::string>& last_event_id);
+    // Why the store could not serve the subscription (a cluster node cut off from Redis),
+    // or empty. The carrier then sends the head and the retry: line, and closes: a passing
+    // reason, so that EventSource comes back.
+    [[nodiscard]] const std::string& unavailable() const noexcept { return unavailable_; }
     // Queues `head` (the carrier's response head; empty where the protocol sends headers
     // apart), the retry: line and the start of the replay, and asks the carrier to write.
     void start(std::string_view head);
@@ -68,6 +72,7 @@ public:
     // hub::Subscriber
     void deliver(const log::Event& event) override;
     void flush() override;
+    void lose() override;
 
     // The frames to write, oldest first. The carrier writes from it, calls sent() for each
     // frame written whole and progressed() after each write that moved bytes.
@@ -114,6 +119,7 @@ private:
     std::string remote_;
     std::uint64_t id_;
     std::int64_t connected_at_ms_;
+    std::string unavailable_;
 
     net::WriteQueue queue_;
     // The replay not yet queued, paced so that the queue stays short.

@@ -1,6 +1,8 @@
-// Publish, subscribe and fan-out. The hub's lock serialises appends to the log with the
-// hand-off to shards, so every shard's inbox is in position order; each shard then
-// delivers on its own thread without locks.
+// Publish, subscribe and fan-out. The log hands settled events to the hub in position
+// order, one call at a time; the hub's lock serialises that hand-off with the interest
+// tables, so every shard's inbox is in position order and a new subscriber's replay meets
+// its live events at one position. Each shard then delivers on its own thread without
+// locks. The hub never calls into the log with its lock held.
 #include "hub/hub.hpp"
 
 #include <algorithm>
@@ -76,38 +78,52 @@ SubscribeResult Shard::subscribe(Subscriber& sub, Interest interest,
     const Interest& in = sub.interest_;
 
     SubscribeResult result;
+    std::uint64_t mark = 0;
     {
         std::lock_guard lock(hub_.mu_);
         hub_.add_interest(index_, in);
-        if (last_event_id) {
-            std::uint64_t after = 0;
-            result.resume_header = "earliest";
-            if (*last_event_id != "earliest") {
-                if (auto pos = hub_.log_.position_of(*last_event_id)) {
-                    after = *pos;
-                    result.resume_header = *last_event_id;
-                }
+        // Events up to here were handed to the shards before this one knew the subscriber:
+        // the replay covers them (or they predate the subscription). Later ones arrive
+        // through the inbox, which this thread drains only after this call.
+        mark = hub_.fanned_;
+    }
+    sub.position_ = mark;
+    if (auto why = hub_.log_.unreachable()) {
+        result.unavailable = std::move(*why);
+    } else if (last_event_id) {
+        // Without the hub's lock: the log may read a disk or a network here.
+        std::uint64_t after = 0;
+        result.resume_header = "earliest";
+        if (*last_event_id != "earliest") {
+            if (auto pos = hub_.log_.position_of(*last_event_id)) {
+                after = *pos;
+                result.resume_header = *last_event_id;
             }
-            log::TopicFilter filter;
-            filter.exact = in.exact;
-            if (!in.patterns.empty()) {
-                filter.pattern = [&in](std::string_view topic) {
-                    return std::any_of(in.patterns.begin(), in.patterns.end(),
-                                       [topic](const Selector& s) { return s.matches(topic); });
-                };
-            }
-            result.replay = hub_.log_.replay(after, filter);
-            if (result.replay.gap) {
-                result.resume_header = "earliest";
-            }
-            auto& events = result.replay.events;
-            events.erase(
-                std::remove_if(events.begin(), events.end(),
-                               [&sub](const log::EventPtr& ev) { return !sub.wants(*ev); }),
-                events.end());
         }
-        // Live events up to here are covered by the replay (or predate the subscription).
-        sub.position_ = hub_.log_.last_position();
+        log::TopicFilter filter;
+        filter.exact = in.exact;
+        if (!in.patterns.empty()) {
+            filter.pattern = [&in](std::string_view topic) {
+                return std::any_of(in.patterns.begin(), in.patterns.end(),
+                                   [topic](const Selector& s) { return s.matches(topic); });
+            };
+        }
+        result.replay = hub_.log_.replay(after, mark, filter);
+        if (!result.replay.error.empty()) {
+            result.unavailable = std::move(result.replay.error);
+            result.replay = log::Replay{};
+        }
+        if (result.replay.gap) {
+            result.resume_header = "earliest";
+        }
+        auto& events = result.replay.events;
+        events.erase(
+            std::remove_if(events.begin(), events.end(),
+                           [&sub](const log::EventPtr& ev) { return !sub.wants(*ev); }),
+            events.end());
+        // In a cluster the client may come from a node further ahead than this one: what
+        // it has seen, it must not get again when it arrives here live.
+        sub.position_ = std::max(mark, after);
     }
     hub_.replayed_.fetch_add(result.replay.events.size(), std::memory_order_relaxed);
 
@@ -172,7 +188,9 @@ bool Shard::enqueue(const log::EventPtr& event) {
 }
 
 void Shard::offer(Subscriber& sub, const log::Event& event) {
-    sub.position_ = event.position;
+    if (event.position != 0) { // the hub's own events have no place in the order
+        sub.position_ = event.position;
+    }
     sub.deliver(event);
     if (!sub.flush_pending_) {
         sub.flush_pending_ = true;
@@ -202,14 +220,15 @@ void Shard::drain() {
                 // topics arrive once.
                 // Named topics were checked readable when the stream opened; a private event
                 // also needs the token's own grant for one of its topics.
-                if (ev.position > sub.position_ && (!ev.is_private || sub.wants(ev))) {
+                if ((ev.position > sub.position_ || ev.position == 0) &&
+                    (!ev.is_private || sub.wants(ev))) {
                     offer(sub, ev);
                     ++delivered;
                 }
             }
         }
         for (Subscriber* sub : patterned_) {
-            if (ev.position > sub->position_ && sub->wants(ev)) {
+            if ((ev.position > sub->position_ || ev.position == 0) && sub->wants(ev)) {
                 offer(*sub, ev);
                 ++delivered;
             }
@@ -230,26 +249,57 @@ void Shard::drain() {
     touched_.clear();
     // Now in the streams' queues, where their unsent bytes show it.
     inbox_bytes_.fetch_sub(batch_bytes, std::memory_order_relaxed);
+    if (const auto lost = hub_.lost_upto_.load(std::memory_order_acquire); lost > lost_handled_) {
+        lost_handled_ = lost;
+        end_lost(lost);
+    }
+}
+
+void Shard::end_lost(std::uint64_t position) {
+    std::vector<Subscriber*> ending;
+    auto consider = [&](Subscriber* sub) {
+        if (sub->position_ < position &&
+            std::find(ending.begin(), ending.end(), sub) == ending.end()) {
+            ending.push_back(sub);
+        }
+    };
+    for (const auto& [topic, head] : by_topic_) {
+        for (Subscriber::Link* link = head.next; link != nullptr; link = link->next) {
+            consider(link->self);
+        }
+    }
+    for (Subscriber* sub : patterned_) {
+        consider(sub);
+    }
+    // Each unsubscribes, which changes the lists walked above.
+    for (Subscriber* sub : ending) {
+        sub->lose();
+    }
 }
 
 // ---- Hub ----
 
 Hub::Hub(log::EventLog& log, unsigned workers, std::function<void(unsigned)> schedule)
-    : log_(log), schedule_(std::move(schedule)), settles_at_once_(log.settles_at_once()) {
-    if (!settles_at_once_) {
-        log_.on_commit([this](log::Commit&& commit) { committed(std::move(commit)); });
-    }
+    : log_(log), schedule_(std::move(schedule)), fanned_(log.last_position()) {
     workers = std::clamp(workers, 1U, kMaxWorkers);
     pattern_counts_.assign(workers, 0);
     shards_.reserve(workers);
     for (unsigned i = 0; i < workers; ++i) {
         shards_.push_back(std::make_unique<Shard>(*this, i));
     }
+    log_.set_listener(this);
+}
+
+Hub::~Hub() {
+    log_.set_listener(nullptr);
 }
 
 void Hub::add_interest(unsigned worker, const Interest& interest) {
     const bool has_patterns = !interest.patterns.empty();
     for (const auto& topic : interest.exact) {
+        if (tracking_counts_) {
+            changed_topics_.insert(topic);
+        }
         Interested& entry = exact_[topic];
         if (entry.counts.empty()) {
             entry.counts.assign(shards_.size(), 0);
@@ -272,6 +322,9 @@ void Hub::add_interest(unsigned worker, const Interest& interest) {
 void Hub::remove_interest(unsigned worker, const Interest& interest) {
     const bool has_patterns = !interest.patterns.empty();
     for (const auto& topic : interest.exact) {
+        if (tracking_counts_) {
+            changed_topics_.insert(topic);
+        }
         auto it = exact_.find(topic);
         if (it == exact_.end()) {
             continue;
@@ -336,72 +389,53 @@ std::optional<std::string> Hub::held_back(const std::vector<std::string>& topics
     return std::nullopt;
 }
 
-std::optional<PublishResult> Hub::publish(log::NewEvent&& event, PublishDone done) {
-    std::lock_guard lock(mu_);
-    log::AppendResult appended = log_.append(std::move(event));
-    switch (appended.error) {
-    case log::AppendError::none: break;
-    case log::AppendError::duplicate_id:
-        return PublishResult{nullptr, PublishError::duplicate_id, {}};
-    case log::AppendError::unavailable:
-        return PublishResult{nullptr, PublishError::unavailable, std::move(appended.reason)};
-    }
-    if (!settles_at_once_) {
-        waiting_.push_back({appended.event->position, std::move(done)});
-        return std::nullopt;
-    }
-    if (!system_event(*appended.event)) {
-        published_.fetch_add(1, std::memory_order_relaxed);
-    }
-    fan_out(appended.event);
-    return PublishResult{std::move(appended.event), PublishError::none, {}};
+void Hub::publish(log::NewEvent&& event, PublishDone done) {
+    log_.append(std::move(event), [this, done = std::move(done)](log::AppendResult appended) {
+        PublishResult r;
+        switch (appended.error) {
+        case log::AppendError::none:
+            published_.fetch_add(1, std::memory_order_relaxed);
+            r.event = std::move(appended.event);
+            break;
+        case log::AppendError::duplicate_id: r.error = PublishError::duplicate_id; break;
+        case log::AppendError::unavailable:
+            r.error = PublishError::unavailable;
+            r.reason = std::move(appended.reason);
+            break;
+        }
+        if (done) {
+            done(std::move(r));
+        }
+    });
 }
 
 PublishResult Hub::publish(log::NewEvent&& event) {
-    if (settles_at_once_) {
-        return *publish(std::move(event), nullptr);
-    }
-    auto promise = std::make_shared<std::promise<PublishResult>>();
-    auto settled = promise->get_future();
-    if (auto now = publish(std::move(event),
-                           [promise](PublishResult r) { promise->set_value(std::move(r)); })) {
-        return std::move(*now);
-    }
+    std::promise<PublishResult> promise;
+    auto settled = promise.get_future();
+    publish(std::move(event), [&promise](PublishResult r) { promise.set_value(std::move(r)); });
     return settled.get();
 }
 
-void Hub::committed(log::Commit&& commit) {
-    std::vector<std::pair<PublishDone, PublishResult>> settled;
+void Hub::settled(std::span<const log::EventPtr> events) {
+    std::lock_guard lock(mu_);
+    for (const log::EventPtr& ev : events) {
+        fanned_ = std::max(fanned_, ev->position);
+        fan_out(ev);
+    }
+}
+
+void Hub::lost(std::uint64_t position) {
     {
         std::lock_guard lock(mu_);
-        log_.settle(commit);
-        const bool ok = commit.error == log::AppendError::none;
-        for (const log::EventPtr& ev : commit.events) {
-            if (ok) {
-                if (!system_event(*ev)) {
-                    published_.fetch_add(1, std::memory_order_relaxed);
-                }
-                fan_out(ev);
-            }
-            // Commits come in append order, so the event is the oldest waiting.
-            if (waiting_.empty() || waiting_.front().position != ev->position) {
-                continue; // not published through publish() (cannot happen)
-            }
-            if (waiting_.front().done) {
-                PublishResult r;
-                if (ok) {
-                    r.event = ev;
-                } else {
-                    r.error = PublishError::unavailable;
-                    r.reason = commit.reason;
-                }
-                settled.emplace_back(std::move(waiting_.front().done), std::move(r));
-            }
-            waiting_.pop_front();
-        }
+        // New subscribers start after the loss; their replay reports what retention dropped.
+        fanned_ = std::max(fanned_, position);
     }
-    for (auto& [done, result] : settled) {
-        done(std::move(result));
+    std::uint64_t seen = lost_upto_.load(std::memory_order_relaxed);
+    while (seen < position &&
+           !lost_upto_.compare_exchange_weak(seen, position, std::memory_order_release)) {
+    }
+    for (unsigned w = 0; w < shards_.size(); ++w) {
+        schedule_(w);
     }
 }
 
@@ -425,24 +459,51 @@ void Hub::fan_out(const log::EventPtr& ev) {
     }
 }
 
-void Hub::announce_connections() {
+void Hub::announce_connections(std::uint64_t elsewhere) {
     const std::uint64_t changes = comings_and_goings_.load(std::memory_order_relaxed);
     const std::int64_t count = subscribers_.load(std::memory_order_relaxed);
     {
         std::lock_guard lock(mu_);
-        if (changes == announced_) {
+        if (changes == announced_ && elsewhere == announced_elsewhere_) {
             return;
         }
         announced_ = changes;
+        announced_elsewhere_ = elsewhere;
     }
-    publish_system(kConnectionsTopic, "{\"count\":" + std::to_string(count) + "}");
+    const auto total = static_cast<std::uint64_t>(std::max<std::int64_t>(count, 0)) + elsewhere;
+    publish_system(kConnectionsTopic, "{\"count\":" + std::to_string(total) + "}");
 }
 
+std::vector<std::pair<std::string, std::uint32_t>> Hub::changed_counts(bool all) {
+    std::lock_guard lock(mu_);
+    tracking_counts_ = true;
+    std::vector<std::pair<std::string, std::uint32_t>> out;
+    if (all) {
+        out.reserve(exact_.size());
+        for (const auto& [topic, entry] : exact_) {
+            out.emplace_back(topic, entry.total);
+        }
+    } else {
+        out.reserve(changed_topics_.size());
+        for (const auto& topic : changed_topics_) {
+            const auto it = exact_.find(topic);
+            out.emplace_back(topic, it == exact_.end() ? 0 : it->second.total);
+        }
+    }
+    changed_topics_.clear();
+    return out;
+}
+
+// The hub's own events are each node's own: not in the log (never replayed, never sent to
+// another node), with no id and no position; shards deliver them to whoever follows the
+// topic then.
 void Hub::publish_system(std::string_view topic, std::string data) {
-    log::NewEvent ev;
-    ev.topics.emplace_back(topic);
-    ev.data = std::move(data);
-    (void)publish(std::move(ev), nullptr);
+    log::NewEvent in;
+    in.topics.emplace_back(topic);
+    in.data = std::move(data);
+    const log::EventPtr ev = log::make_event(std::move(in), 0, std::string(), 0);
+    std::lock_guard lock(mu_);
+    fan_out(ev);
 }
 
 bool Hub::followed(std::string_view topic) const {
@@ -451,18 +512,17 @@ bool Hub::followed(std::string_view topic) const {
 }
 
 void Hub::expire(std::int64_t now_ms) {
-    std::lock_guard lock(mu_);
     log_.expire(now_ms);
 }
 
 TopicPage Hub::topics(const TopicQuery& query) const {
-    std::lock_guard lock(mu_);
     // The topics with history and those followed by name, each in name order: merged, one
-    // past the page to know whether more remain.
+    // past the page to know whether more remain. The log first, without the lock.
     const std::size_t want =
         query.limit == static_cast<std::size_t>(-1) ? query.limit : query.limit + 1;
     std::vector<log::TopicStats> stored =
         log_.topics(log::TopicRange{query.after, query.prefix, want});
+    std::lock_guard lock(mu_);
     auto followed = exact_.lower_bound(query.prefix);
     if (!query.after.empty() && query.after >= query.prefix) {
         followed = exact_.upper_bound(query.after);
@@ -519,7 +579,6 @@ TopicPage Hub::topics(const TopicQuery& query) const {
 }
 
 log::HistoryFigures Hub::history() const {
-    std::lock_guard lock(mu_);
     return log_.history();
 }
 
@@ -529,7 +588,6 @@ std::size_t Hub::followed_topics() const {
 }
 
 std::optional<std::string> Hub::trouble() const {
-    std::lock_guard lock(mu_);
     return log_.trouble();
 }
 

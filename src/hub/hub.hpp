@@ -6,12 +6,13 @@
 #include <atomic>
 #include <bitset>
 #include <cstdint>
-#include <deque>
+#include <span>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -32,6 +33,9 @@ struct SubscribeResult {
     log::Replay replay; // to send before anything live
     // The value of the `Last-Event-ID` response header when a resume was asked for.
     std::optional<std::string> resume_header;
+    // Not empty when the store cannot be read now (a cluster node cut off from Redis): the
+    // subscription is registered but should be answered with a retry and closed.
+    std::string unavailable;
 };
 
 // The part of the hub that lives on one worker: its subscribers indexed by topic, and the
@@ -43,13 +47,16 @@ public:
     Shard& operator=(const Shard&) = delete;
 
     // Registers for live events, then computes the replay: events after `last_event_id`
-    // (if given) on the subscriber's topics. Live events the replay already covers are
-    // skipped when they arrive, so the stream has no gap and no duplicate.
+    // (if given) on the subscriber's topics, up to the position the hub had handed to the
+    // shards when the subscriber registered. Live events after that arrive through the
+    // inbox, so the stream has no gap and no duplicate. The replay is read without the hub's
+    // lock: a long one (disk, network) delays this worker, never a publisher.
     [[nodiscard]] SubscribeResult subscribe(Subscriber& sub, Interest interest,
                                             const std::optional<std::string>& last_event_id);
     void unsubscribe(Subscriber& sub);
 
-    // Delivers every event in the inbox, then flushes each subscriber that got any.
+    // Delivers every event in the inbox, then flushes each subscriber that got any; ends
+    // the streams that may have missed events the log lost (Hub::lost).
     void drain();
 
     // Events delivered to subscribers by this shard (one per subscriber and event), but for
@@ -67,6 +74,7 @@ private:
     // caller must schedule a drain).
     bool enqueue(const log::EventPtr& event);
     void offer(Subscriber& sub, const log::Event& event);
+    void end_lost(std::uint64_t position);
 
     Hub& hub_;
     unsigned index_;
@@ -82,6 +90,7 @@ private:
     // backlog for the worker, which its streams do not show yet.
     std::atomic<std::size_t> inbox_bytes_{0};
     std::vector<log::EventPtr> batch_; // the inbox being delivered; keeps its capacity
+    std::uint64_t lost_handled_ = 0;   // the newest Hub::lost() position acted on here
 };
 
 enum class PublishError { none, duplicate_id, unavailable };
@@ -92,7 +101,9 @@ struct PublishResult {
     std::string reason; // why, when unavailable
 };
 
-// Called once a publish is settled: on the store's thread, never under the hub's lock.
+// Called once per publish when the store has settled or refused the event: on the caller's
+// thread before publish() returns (the memory store, or a refusal), or later on the store's
+// own thread. Never under the hub's lock.
 using PublishDone = std::function<void(PublishResult)>;
 
 struct TopicInfo {
@@ -115,10 +126,13 @@ struct TopicPage {
     bool more = false; // topics remain after the last one listed
 };
 
-class Hub {
+// The hub is the log's listener: every event the log settles (appended here, or in a
+// cluster on another node) reaches the shards through settled(), in position order.
+class Hub final : private log::LogListener {
 public:
     // `schedule(worker)` must arrange for shard(worker).drain() to run on that worker soon.
     Hub(log::EventLog& log, unsigned workers, std::function<void(unsigned)> schedule);
+    ~Hub() override;
     Hub(const Hub&) = delete;
     Hub& operator=(const Hub&) = delete;
 
@@ -127,21 +141,23 @@ public:
         return static_cast<unsigned>(shards_.size());
     }
 
-    // Any thread. Appends to the log and, once the log has settled the event (at once for
-    // the memory store, when its transaction is durable for SQLite), hands it to every
-    // shard with a subscriber that may want it. Returns the result when the log settled
-    // the event at once or refused it; otherwise returns nothing and calls `done` (if set)
-    // once the event is settled.
-    [[nodiscard]] std::optional<PublishResult> publish(log::NewEvent&& event, PublishDone done);
-    // Whether publish() always answers at once (the log settles appends at once).
-    [[nodiscard]] bool settles_at_once() const noexcept { return settles_at_once_; }
+    // Any thread. Appends to the log, which hands the event to the shards once it is
+    // settled (at once for the memory store, when its transaction is durable for SQLite,
+    // when Redis has it for a cluster); `done` (if set) gets the outcome, once.
+    void publish(log::NewEvent&& event, PublishDone done);
     // Any thread but a worker's: publishes and waits until the event is settled.
     PublishResult publish(log::NewEvent&& event);
 
     // Any thread. Publishes {"count": N} on $sys/connections if any subscriber came or went
     // since the last call (even if the count is back where it was: a new watcher always
-    // learns the count).
-    void announce_connections();
+    // learns the count), or if `elsewhere` (the subscribers of the cluster's other nodes)
+    // changed. N counts this hub's subscribers and `elsewhere`.
+    void announce_connections(std::uint64_t elsewhere = 0);
+    // Any thread. The topics whose number of subscribers naming them changed since the
+    // last call, with that number now (0: nobody names it any longer); all followed topics
+    // when `all`. What a cluster node reports to the others for /topics. Counts are kept
+    // from the first call on.
+    [[nodiscard]] std::vector<std::pair<std::string, std::uint32_t>> changed_counts(bool all);
     // Any thread. Publishes `data` on a system topic ($sys/...): not counted as published
     // or delivered, since those figures are the users' events.
     void publish_system(std::string_view topic, std::string data);
@@ -203,33 +219,40 @@ private:
         std::uint32_t count = 0;
     };
 
+    // log::LogListener: the log's thread, one call at a time.
+    void settled(std::span<const log::EventPtr> events) override;
+    void lost(std::uint64_t position) override;
+
     void add_interest(unsigned worker, const Interest& interest);
     void fan_out(const log::EventPtr& event); // under mu_
-    void committed(log::Commit&& commit);     // the log's commit handler
     void remove_interest(unsigned worker, const Interest& interest);
 
     log::EventLog& log_;
     std::function<void(unsigned)> schedule_;
-    const bool settles_at_once_;
     std::vector<std::unique_ptr<Shard>> shards_;
 
-    mutable std::mutex mu_; // the log, the interest tables
+    // The interest tables and the hand-off to the shards. Never held while calling into the
+    // log, so no publisher waits on a replay, a disk or a network.
+    mutable std::mutex mu_;
+    // The position of the newest event handed to the shards: where a new subscriber's
+    // replay stops and its live events start.
+    std::uint64_t fanned_ = 0;
+    // The newest position the log said it lost (Hub::lost): streams behind it end.
+    std::atomic<std::uint64_t> lost_upto_{0};
     // Only topics with a subscriber have an entry; ordered by name for /topics pages.
     std::map<std::string, Interested, std::less<>> exact_;
     std::unordered_map<std::string, PatternGroup> patterned_; // by signature()
     std::vector<std::uint32_t> pattern_counts_;               // per worker
     WorkerSet pattern_workers_;
-    // Publishes waiting for the log to settle them, in position order (a null `done` for
-    // those nobody waits on).
-    struct Waiting {
-        std::uint64_t position;
-        PublishDone done;
-    };
-    std::deque<Waiting> waiting_;
 
     std::atomic<std::int64_t> subscribers_{0};
     std::atomic<std::uint64_t> comings_and_goings_{0};
     std::uint64_t announced_ = 0; // under mu_: comings_and_goings_ when last published
+    std::uint64_t announced_elsewhere_ = 0; // under mu_: `elsewhere` when last published
+    // Under mu_: whether changed_counts() was ever called, and the topics whose count
+    // changed since its last call.
+    bool tracking_counts_ = false;
+    std::set<std::string, std::less<>> changed_topics_;
     std::atomic<std::uint64_t> published_{0};
     std::atomic<std::uint64_t> replayed_{0};
 };

@@ -52,6 +52,9 @@ public:
     virtual void deliver(const log::Event& event) = 0;
     // Writes what deliver() queued, in one gathered write where possible.
     virtual void flush() = 0;
+    // The log lost events this subscriber may have wanted (Hub::lost): it must end, so that
+    // its client resumes and learns of the gap from the replay. A stream unsubscribes.
+    virtual void lose() = 0;
 
     [[nodiscard]] const Interest& interest() const noexcept { return interest_; }
     // The position of the last event delivered (or replayed up to).

@@ -145,6 +145,10 @@ public:
 
     // Why the store cannot take events now (for /readyz), or nothing when it can.
     [[nodiscard]] virtual std::optional<std::string> trouble() const { return std::nullopt; }
+    // Why the store can neither replay nor deliver live events now (a cluster node cut off
+    // from Redis), or nothing. New subscriptions are then answered with a retry and closed;
+    // a local store that cannot write can still serve what it holds, so it says nothing.
+    [[nodiscard]] virtual std::optional<std::string> unreachable() const { return std::nullopt; }
 };
 
 } // namespace herald::log

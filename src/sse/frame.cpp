@@ -20,7 +20,9 @@ void append_number(std::string& out, std::uint32_t n) {
 void encode_event(std::string& out, std::string_view id, std::string_view type,
                   std::string_view data, std::optional<std::uint32_t> retry_ms) {
     out.reserve(out.size() + id.size() + type.size() + data.size() + 32);
-    out.append("id: ").append(id).push_back('\n');
+    if (!id.empty()) {
+        out.append("id: ").append(id).push_back('\n');
+    }
     if (!type.empty()) {
         out.append("event: ").append(type).push_back('\n');
     }

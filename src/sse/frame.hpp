@@ -20,7 +20,8 @@ namespace herald::sse {
 // line and is still delivered (as an empty message).
 //
 // The caller must pass an `id` and `type` for which is_valid_field() holds; they are written
-// as they are.
+// as they are. An empty `id` writes no `id:` line (the hub's own $sys events: an empty
+// `id:` would make EventSource forget the id it resumes from).
 void encode_event(std::string& out, std::string_view id, std::string_view type,
                   std::string_view data, std::optional<std::uint32_t> retry_ms);
 

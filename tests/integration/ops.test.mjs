@@ -48,6 +48,16 @@ describe('ops', () => {
         }
     });
 
+    test('/cluster lists this node alone on a single-node store', T, async () => {
+        const body = await getJson(base, '/cluster');
+        assert.equal(body.nodes.length, 1, JSON.stringify(body));
+        const [self] = body.nodes;
+        assert.equal(self.name, `${os.hostname()}:${h.port}`);
+        assert.ok(Number.isInteger(self.connections) && self.connections >= 1, JSON.stringify(self));
+        assert.ok(Number.isInteger(self.subscribers), JSON.stringify(self));
+        assert.match(self.lastSeen, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    });
+
     test('/ redirects to /dashboard/', T, async () => {
         const r = await request(`${base}/`);
         assert.ok([302, 307, 308].includes(r.status), `GET / answered ${r.status}`);
@@ -209,7 +219,9 @@ describe('ops', () => {
                 const body = JSON.parse(e.data);
                 assert.deepEqual(Object.keys(body), ['count']);
                 assert.ok(Number.isInteger(body.count) && body.count >= 0, e.data);
-                assert.ok(e.id, 'a $sys event has an id');
+                // Each node's own, never replayed: no id, so a watcher's Last-Event-ID stays
+                // that of the last event it can resume from.
+                assert.ok(!e.id, 'a $sys event has no id');
             }
         } finally {
             for (const s of extra) s.close();
@@ -320,6 +332,52 @@ describe('configuration', () => {
     test('an unknown key in the TOML file is refused, naming the file and the key', T, async () => {
         const file = write('unknown.toml', '[server]\nport = 0\nbogus_key = 1\n');
         await expectRefused(serveArgs('--config', file), {}, [file, 'bogus_key'], 'unknown key');
+    });
+
+    test('--node-name names the node in X-Herald-Node on every response, and in /healthz', T, async () => {
+        const h = await startHerald({ args: ['--node-name', 'edge-7'] });
+        try {
+            const health = await request(`${h.url}/healthz`);
+            assert.equal(health.headers['x-herald-node'], 'edge-7');
+            assert.deepEqual(JSON.parse(health.body), { status: 'ok', node: 'edge-7' });
+            // An error, a publish and a stream's head carry it too.
+            const missing = await request(`${h.url}/nope`);
+            assert.equal(missing.status, 404);
+            assert.equal(missing.headers['x-herald-node'], 'edge-7');
+            const t = uniqueTopic('node');
+            const pub = await request(`${h.url}/events`, {
+                method: 'POST', headers: { 'Content-Type': 'application/json' },
+                body: JSON.stringify({ topic: t, data: 'x' }),
+            });
+            assert.equal(pub.status, 200, pub.body);
+            assert.equal(pub.headers['x-herald-node'], 'edge-7');
+            const stream = await rawRequest(h.port, `GET /events?topic=${t} HTTP/1.1\r\nHost: x\r\n\r\n`, { timeoutMs: 1000 });
+            const head = stream.raw.split('\r\n\r\n')[0];
+            assert.match(head, /^HTTP\/1\.1 200 [^]*\r\nX-Herald-Node: edge-7(\r\n|$)/, head);
+        } finally {
+            await h.stop('SIGTERM');
+        }
+        // Without it: HOSTNAME:PORT.
+        const d = await startHerald();
+        try {
+            const r = await request(`${d.url}/healthz`);
+            assert.equal(r.headers['x-herald-node'], `${os.hostname()}:${d.port}`);
+            assert.equal(JSON.parse(r.body).node, `${os.hostname()}:${d.port}`);
+        } finally {
+            await d.stop('SIGTERM');
+        }
+    });
+
+    test('a node name with a space or a control character is refused', T, async () => {
+        await expectRefused(serveArgs('--node-name', 'a b'), {}, ['cluster.node_name'], 'a space');
+        await expectRefused(serveArgs(), { HERALD_CLUSTER_NODE_NAME: 'a\u0001b' }, ['cluster.node_name'], 'a control character');
+    });
+
+    test('a redis:// URL with a password is refused without showing the password', T, async () => {
+        const r = await runHerald(serveArgs('--store', 'redis://:hunter2@127.0.0.1:0'), { ms: 10000 });
+        assert.notEqual(r.code, 0, r.output);
+        assert.ok(r.output.includes('redis://:***@127.0.0.1:0'), r.output);
+        assert.ok(!r.output.includes('hunter2'), r.output);
     });
 
     test('a value of the wrong type is refused, naming the file and the key', T, async () => {

@@ -16,7 +16,36 @@ MemoryStore::MemoryStore(Retention retention, std::uint64_t first_position)
       last_position_(first_position != 0 ? first_position - 1
                                          : static_cast<std::uint64_t>(base::unix_us())) {}
 
-log::AppendResult MemoryStore::append(log::NewEvent&& event) {
+void MemoryStore::set_listener(log::LogListener* listener) {
+    std::lock_guard lock(mu_);
+    listener_ = listener;
+}
+
+void MemoryStore::append(log::NewEvent&& event, log::AppendDone done) {
+    log::AppendResult result;
+    {
+        std::lock_guard lock(mu_);
+        result = append_locked(std::move(event));
+        if (result.event && listener_ != nullptr) {
+            listener_->settled(std::span<const log::EventPtr>(&result.event, 1));
+        }
+    }
+    if (done) {
+        done(std::move(result));
+    }
+}
+
+std::uint64_t MemoryStore::last_position() const {
+    std::lock_guard lock(mu_);
+    return last_position_;
+}
+
+std::size_t MemoryStore::size() const {
+    std::lock_guard lock(mu_);
+    return ids_.size();
+}
+
+log::AppendResult MemoryStore::append_locked(log::NewEvent&& event) {
     std::string id = std::move(event.id);
     std::uint64_t position = last_position_ + 1;
     if (id.empty()) {
@@ -30,11 +59,16 @@ log::AppendResult MemoryStore::append(log::NewEvent&& event) {
     }
     last_position_ = position;
     auto ev = log::make_event(std::move(event), position, std::move(id), base::unix_ms());
-    insert(ev);
+    insert_locked(ev);
     return {std::move(ev), log::AppendError::none, {}};
 }
 
 void MemoryStore::insert(log::EventPtr ev) {
+    std::lock_guard lock(mu_);
+    insert_locked(std::move(ev));
+}
+
+void MemoryStore::insert_locked(log::EventPtr ev) {
     const std::uint64_t position = ev->position;
     last_position_ = std::max(last_position_, position);
     if (retention_.max_events == 0) {
@@ -73,6 +107,7 @@ void MemoryStore::insert(log::EventPtr ev) {
 }
 
 void MemoryStore::raise_floor(const std::string& topic, std::uint64_t position) {
+    std::lock_guard lock(mu_);
     if (auto it = rings_.find(topic); it != rings_.end()) {
         it->second.dropped_upto = std::max(it->second.dropped_upto, position);
     } else {
@@ -164,6 +199,7 @@ void MemoryStore::enforce_caps() {
 }
 
 std::optional<std::uint64_t> MemoryStore::position_of(std::string_view id) const {
+    std::lock_guard lock(mu_);
     if (auto it = ids_.find(id); it != ids_.end()) {
         return it->second.position;
     }
@@ -180,7 +216,9 @@ void MemoryStore::collect(const Ring& ring, std::uint64_t after, std::vector<con
     }
 }
 
-log::Replay MemoryStore::replay(std::uint64_t after, const log::TopicFilter& filter) const {
+log::Replay MemoryStore::replay(std::uint64_t after, std::uint64_t upto,
+                                const log::TopicFilter& filter) const {
+    std::lock_guard lock(mu_);
     log::Replay out;
     std::vector<const Ring*> rings;
     if (filter.pattern) {
@@ -225,6 +263,9 @@ log::Replay MemoryStore::replay(std::uint64_t after, const log::TopicFilter& fil
     while (!heap.empty()) {
         Cursor c = heap.top();
         heap.pop();
+        if ((*c.it)->position > upto) {
+            break; // the heap yields positions in order: the rest are later still
+        }
         if ((*c.it)->position > last) {
             last = (*c.it)->position;
             out.events.push_back(*c.it);
@@ -237,6 +278,7 @@ log::Replay MemoryStore::replay(std::uint64_t after, const log::TopicFilter& fil
 }
 
 void MemoryStore::expire(std::int64_t now_ms) {
+    std::lock_guard lock(mu_);
     if (retention_.max_age_ms <= 0) {
         return;
     }
@@ -251,6 +293,7 @@ void MemoryStore::expire(std::int64_t now_ms) {
 }
 
 std::vector<log::TopicStats> MemoryStore::topics(const log::TopicRange& range) const {
+    std::lock_guard lock(mu_);
     std::vector<log::TopicStats> out;
     auto it = rings_.lower_bound(range.prefix);
     if (!range.after.empty() && range.after >= range.prefix) {
@@ -267,6 +310,7 @@ std::vector<log::TopicStats> MemoryStore::topics(const log::TopicRange& range) c
 }
 
 log::HistoryFigures MemoryStore::history() const {
+    std::lock_guard lock(mu_);
     return {rings_.size(), total_bytes_, evicted_max_topics_, evicted_max_total_bytes_};
 }
 

@@ -8,6 +8,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -65,14 +66,19 @@ private:
 // microseconds when the store is created, so ids keep increasing across restarts and an
 // id from before a restart is never given to another event (unless the hub sustained more
 // than a million events a second since its previous start).
+//
+// One mutex guards the whole store: nothing here waits on I/O, and an append hands its
+// event to the listener before releasing it, so the listener sees the position order.
 class MemoryStore final : public log::EventLog {
 public:
     explicit MemoryStore(Retention retention, std::uint64_t first_position = 0);
 
-    [[nodiscard]] log::AppendResult append(log::NewEvent&& event) override;
+    void set_listener(log::LogListener* listener) override;
+    // Settles at once: `done` runs before append() returns.
+    void append(log::NewEvent&& event, log::AppendDone done) override;
     [[nodiscard]] std::optional<std::uint64_t> position_of(std::string_view id) const override;
-    [[nodiscard]] std::uint64_t last_position() const override { return last_position_; }
-    [[nodiscard]] log::Replay replay(std::uint64_t after,
+    [[nodiscard]] std::uint64_t last_position() const override;
+    [[nodiscard]] log::Replay replay(std::uint64_t after, std::uint64_t upto,
                                      const log::TopicFilter& filter) const override;
     void expire(std::int64_t now_ms) override;
     using log::EventLog::topics;
@@ -87,10 +93,13 @@ public:
     // or were dropped), so that a replay from before it reports a gap.
     void raise_floor(const std::string& topic, std::uint64_t position);
     // Records that topics no longer known here dropped events up to `position`.
-    void raise_erased_floor(std::uint64_t position) { erased_.raise_all(position); }
+    void raise_erased_floor(std::uint64_t position) {
+        std::lock_guard lock(mu_);
+        erased_.raise_all(position);
+    }
 
     // Number of events retained by at least one topic.
-    [[nodiscard]] std::size_t size() const noexcept { return ids_.size(); }
+    [[nodiscard]] std::size_t size() const;
 
 private:
     // A topic's history. A topic has one only while it retains an event: one that retains
@@ -119,6 +128,8 @@ private:
     // Ordered by name, so that /topics pages without sorting every topic.
     using RingMap = std::map<std::string, Ring, std::less<>>;
 
+    log::AppendResult append_locked(log::NewEvent&& event);
+    void insert_locked(log::EventPtr event);
     void drop_front(Ring& ring);
     // Erases a ring that retains nothing, keeping its floor in erased_.
     RingMap::iterator forget(RingMap::iterator it);
@@ -129,6 +140,8 @@ private:
     void collect(const Ring& ring, std::uint64_t after, std::vector<const Ring*>& rings,
                  bool& gap) const;
 
+    mutable std::mutex mu_; // everything below
+    log::LogListener* listener_ = nullptr;
     Retention retention_;
     std::uint64_t last_position_;
     RingMap rings_;

@@ -1,8 +1,11 @@
 // The SQLite event log. Three parties share it:
-// - the hub, under its lock: append() assigns positions and ids and queues the event;
-//   settle(), replay(), position_of() read the in-memory cache and the reader connection;
+// - publishers, under append_mu: append() assigns positions and ids and queues the event;
+//   readers (replay(), position_of()) use the in-memory cache (which locks itself) and
+//   the reader connection, under reader_mu;
 // - the writer thread: owns the writer connection and the authoritative per-topic
-//   counters, and runs one transaction per batch (inserts, retention, bookkeeping);
+//   counters, runs one transaction per batch (inserts, retention, bookkeeping), then adds
+//   the committed events to the cache, hands them to the listener and answers their
+//   publishers;
 // - both, under state_mu: the per-topic figures the writer publishes after each commit,
 //   and the store's health.
 //
@@ -129,6 +132,14 @@ std::string describe(const sql::Error& e) {
 
 } // namespace
 
+// What one transaction did: the events it was given, in position order, now either all
+// durable or (on failure) none of them written.
+struct Commit {
+    std::vector<log::EventPtr> events;
+    log::AppendError error = log::AppendError::none; // none or unavailable
+    std::string reason;                              // why, on failure
+};
+
 struct SqliteStore::Impl {
     // ---- what the hub side sees of a topic (under state_mu) ----
     struct TopicView {
@@ -157,12 +168,16 @@ struct SqliteStore::Impl {
     std::string label; // "sqlite:PATH", for messages
     int lock_fd = -1;
 
-    // Hub side (under the hub's lock).
-    MemoryStore cache;
+    // The publishers' side, under append_mu.
+    std::mutex append_mu;
     std::uint64_t next_position = 0;
-    std::uint64_t committed = 0;
     std::unordered_set<std::string> pending_ids;
     std::set<std::uint64_t> reserved; // publisher ids that are future positions
+    // The newest event committed and handed to the listener.
+    std::atomic<std::uint64_t> committed{0};
+    std::optional<MemoryStore> cache; // locks itself; made once the positions are known
+    // The reader connection, under reader_mu (taken after append_mu, never before).
+    mutable std::mutex reader_mu;
     mutable sql::Db reader;
     mutable sql::Stmt find_id;
     mutable sql::Stmt read_topic;
@@ -177,10 +192,11 @@ struct SqliteStore::Impl {
     std::mutex queue_mu;
     std::condition_variable queue_cv;
     std::vector<log::EventPtr> queue;
+    std::vector<log::AppendDone> queue_done; // one per queued event
     bool stopping = false;
     bool maintenance = false;                                           // retention work is waiting
     std::int64_t age_cutoff = std::numeric_limits<std::int64_t>::min(); // under queue_mu
-    CommitHandler handler;
+    std::atomic<log::LogListener*> listener{nullptr};
     std::thread writer_thread;
 
     // Shared figures.
@@ -210,7 +226,7 @@ struct SqliteStore::Impl {
 
     explicit Impl(SqliteOptions o)
         : options(std::move(o)), label("sqlite:" + options.path),
-          cache(cache_retention(options), 1) {}
+          cache(std::in_place, cache_retention(options), 1) {}
 
     static Retention cache_retention(const SqliteOptions& o) {
         Retention r = o.retention;
@@ -231,7 +247,7 @@ struct SqliteStore::Impl {
     static log::EventPtr read_event(const sql::Stmt& st, const std::string& topic);
 
     void run_writer();
-    log::Commit transact(std::vector<log::EventPtr>&& batch, std::int64_t cutoff);
+    Commit transact(std::vector<log::EventPtr>&& batch, std::int64_t cutoff);
     std::pair<const std::string, Topic>& topic_for(const std::string& name);
     void trim(const std::string& name, Topic& t, std::int64_t cutoff, std::size_t& budget);
     // Keeps by_oldest and by_newest in step with the topic's figures.
@@ -255,7 +271,12 @@ struct SqliteStore::Impl {
         set_meta.bind_text(1, key).bind(2, value).run();
     }
 
-    log::Replay disk_replay(std::uint64_t after, const log::TopicFilter& filter) const;
+    // After a transaction: committed events join the cache and go to the listener, then
+    // every publisher of the batch gets its answer.
+    void settle(Commit& done, std::vector<log::AppendDone>& dones);
+
+    log::Replay disk_replay(std::uint64_t after, std::uint64_t upto,
+                            const log::TopicFilter& filter) const;
 };
 
 // ---- opening ----
@@ -521,8 +542,8 @@ void SqliteStore::Impl::load() {
     if (reserved_max < kMaxReserved) {
         next_position = std::max(next_position, reserved_max + 1);
     }
-    committed = next_position - 1;
-    cache = MemoryStore(cache_retention(options), next_position);
+    committed.store(next_position - 1);
+    cache.emplace(cache_retention(options), next_position);
 
     reload_topics();
     const std::size_t keep = cache_retention(options).max_events;
@@ -533,7 +554,7 @@ void SqliteStore::Impl::load() {
     for (auto& [name, t] : topics) {
         if (t.retained == 0) {
             erased.raise(name, t.dropped_upto);
-            cache.raise_floor(name, t.dropped_upto);
+            cache->raise_floor(name, t.dropped_upto);
             continue;
         }
         views.emplace(name, static_cast<const TopicView&>(t));
@@ -555,15 +576,15 @@ void SqliteStore::Impl::load() {
     }
     // In position order, as if appended now: each topic keeps its newest.
     for (auto& [pos, ev] : recent) {
-        cache.insert(ev);
+        cache->insert(ev);
     }
     for (const auto& [name, floor] : floors) {
-        cache.raise_floor(*name, floor);
+        cache->raise_floor(*name, floor);
     }
-    cache.raise_erased_floor(erased_dropped_upto_written);
+    cache->raise_erased_floor(erased_dropped_upto_written);
     history_figures = {by_newest.size(), total_bytes, 0, 0};
     spdlog::info("{}: {} topic(s), {} event(s) in memory; ids go on from {}", label, topics.size(),
-                 cache.size(), next_position);
+                 cache->size(), next_position);
 }
 
 // ---- the writer ----
@@ -627,8 +648,8 @@ void SqliteStore::Impl::trim(const std::string& name, Topic& t, std::int64_t cut
     }
 }
 
-log::Commit SqliteStore::Impl::transact(std::vector<log::EventPtr>&& batch, std::int64_t cutoff) {
-    log::Commit out;
+Commit SqliteStore::Impl::transact(std::vector<log::EventPtr>&& batch, std::int64_t cutoff) {
+    Commit out;
     out.events = std::move(batch);
     if (cutoff != applied_cutoff) {
         for (const auto& [name, t] : topics) {
@@ -830,9 +851,9 @@ log::Commit SqliteStore::Impl::transact(std::vector<log::EventPtr>&& batch, std:
 
 void SqliteStore::Impl::run_writer() {
     std::vector<log::EventPtr> batch;
+    std::vector<log::AppendDone> dones;
     for (;;) {
         std::int64_t cutoff = 0;
-        CommitHandler notify;
         {
             std::unique_lock lock(queue_mu);
             queue_cv.wait(lock, [&] { return !queue.empty() || stopping || maintenance; });
@@ -840,16 +861,17 @@ void SqliteStore::Impl::run_writer() {
                 return;
             }
             batch.swap(queue);
+            dones.swap(queue_done);
             maintenance = false;
             cutoff = age_cutoff;
-            notify = handler;
         }
-        log::Commit done = transact(std::move(batch), cutoff);
+        Commit done = transact(std::move(batch), cutoff);
         batch.clear();
         const bool failed = done.error != log::AppendError::none;
-        if (!done.events.empty() && notify) {
-            notify(std::move(done));
+        if (!done.events.empty()) {
+            settle(done, dones);
         }
+        dones.clear();
         // Retention left over continues in the next transactions, between batches; after
         // a failure it waits for the next publish or expiry tick.
         if ((!backlog.empty() || !stale.empty() || over_caps()) && !failed) {
@@ -859,9 +881,38 @@ void SqliteStore::Impl::run_writer() {
     }
 }
 
+void SqliteStore::Impl::settle(Commit& done, std::vector<log::AppendDone>& dones) {
+    const bool ok = done.error == log::AppendError::none;
+    if (ok) {
+        for (const log::EventPtr& ev : done.events) {
+            cache->insert(ev);
+        }
+        committed.store(done.events.back()->position, std::memory_order_release);
+        if (log::LogListener* l = listener.load(std::memory_order_acquire)) {
+            l->settled(done.events);
+        }
+    }
+    {
+        std::lock_guard lock(append_mu);
+        for (const log::EventPtr& ev : done.events) {
+            pending_ids.erase(ev->id);
+        }
+    }
+    for (std::size_t i = 0; i < done.events.size() && i < dones.size(); ++i) {
+        if (!dones[i]) {
+            continue;
+        }
+        if (ok) {
+            dones[i]({done.events[i], log::AppendError::none, {}});
+        } else {
+            dones[i]({nullptr, log::AppendError::unavailable, done.reason});
+        }
+    }
+}
+
 // ---- replay from the database ----
 
-log::Replay SqliteStore::Impl::disk_replay(std::uint64_t after,
+log::Replay SqliteStore::Impl::disk_replay(std::uint64_t after, std::uint64_t upto,
                                            const log::TopicFilter& filter) const {
     log::Replay out;
     std::vector<std::pair<std::int64_t, std::string>> covered; // (topic_id, name)
@@ -892,9 +943,13 @@ log::Replay SqliteStore::Impl::disk_replay(std::uint64_t after,
     std::sort(covered.begin(), covered.end());
     covered.erase(std::unique(covered.begin(), covered.end()), covered.end());
     std::map<std::uint64_t, log::EventPtr> merged;
+    // Positions are below 2^63 (SQLite integers are signed): a bound above, such as ~0 for
+    // "every position", must not wrap to a negative one, which would select nothing.
+    constexpr auto kMaxSql = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+    std::lock_guard lock(reader_mu);
     for (const auto& [id, name] : covered) {
         sql::Resetting guard(read_topic);
-        read_topic.bind(1, id).bind(2, after).bind(3, committed);
+        read_topic.bind(1, id).bind(2, std::min(after, kMaxSql)).bind(3, std::min(upto, kMaxSql));
         while (read_topic.step()) {
             const auto pos = static_cast<std::uint64_t>(read_topic.integer(0));
             if (!merged.contains(pos)) {
@@ -962,13 +1017,18 @@ void SqliteStore::close() {
     }
 }
 
-void SqliteStore::on_commit(CommitHandler handler) {
-    std::lock_guard lock(impl_->queue_mu);
-    impl_->handler = std::move(handler);
+void SqliteStore::set_listener(log::LogListener* listener) {
+    impl_->listener.store(listener, std::memory_order_release);
 }
 
-log::AppendResult SqliteStore::append(log::NewEvent&& event) {
+void SqliteStore::append(log::NewEvent&& event, log::AppendDone done) {
     Impl& s = *impl_;
+    auto refuse = [&done](log::AppendError error, std::string reason) {
+        if (done) {
+            done({nullptr, error, std::move(reason)});
+        }
+    };
+    std::unique_lock lock(s.append_mu);
     std::string id = std::move(event.id);
     std::uint64_t position = s.next_position;
     if (id.empty()) {
@@ -981,16 +1041,20 @@ log::AppendResult SqliteStore::append(log::NewEvent&& event) {
         }
         id = std::to_string(position);
     } else {
-        if (s.pending_ids.contains(id) || s.cache.position_of(id)) {
-            return {nullptr, log::AppendError::duplicate_id, {}};
+        if (s.pending_ids.contains(id) || s.cache->position_of(id)) {
+            lock.unlock();
+            return refuse(log::AppendError::duplicate_id, {});
         }
         try {
+            std::lock_guard reading(s.reader_mu);
             sql::Resetting guard(s.find_id);
-            if (s.find_id.bind_text(1, id).bind(2, s.committed).step()) {
-                return {nullptr, log::AppendError::duplicate_id, {}};
+            if (s.find_id.bind_text(1, id).bind(2, s.committed.load()).step()) {
+                lock.unlock();
+                return refuse(log::AppendError::duplicate_id, {});
             }
         } catch (const sql::Error& e) {
-            return {nullptr, log::AppendError::unavailable, describe(e)};
+            lock.unlock();
+            return refuse(log::AppendError::unavailable, describe(e));
         }
         if (auto n = as_position(id); n && *n >= position) {
             s.reserved.insert(*n);
@@ -998,38 +1062,29 @@ log::AppendResult SqliteStore::append(log::NewEvent&& event) {
     }
     auto ev = log::make_event(std::move(event), position, std::move(id), base::unix_ms());
     {
-        std::lock_guard lock(s.queue_mu);
+        // Under append_mu too: the queue is in position order.
+        std::lock_guard queued(s.queue_mu);
         if (s.stopping) {
-            return {nullptr, log::AppendError::unavailable, "the hub is shutting down"};
+            lock.unlock();
+            return refuse(log::AppendError::unavailable, "the hub is shutting down");
         }
         s.queue.push_back(ev);
+        s.queue_done.push_back(std::move(done));
     }
     s.queue_cv.notify_one();
     s.next_position = position + 1;
     s.pending_ids.insert(ev->id);
-    return {std::move(ev), log::AppendError::none, {}};
-}
-
-void SqliteStore::settle(const log::Commit& commit) {
-    Impl& s = *impl_;
-    const bool ok = commit.error == log::AppendError::none;
-    for (const log::EventPtr& ev : commit.events) {
-        s.pending_ids.erase(ev->id);
-        if (ok) {
-            s.cache.insert(ev);
-            s.committed = ev->position;
-        }
-    }
 }
 
 std::optional<std::uint64_t> SqliteStore::position_of(std::string_view id) const {
     Impl& s = *impl_;
-    if (auto pos = s.cache.position_of(id)) {
+    if (auto pos = s.cache->position_of(id)) {
         return pos;
     }
     try {
+        std::lock_guard lock(s.reader_mu);
         sql::Resetting guard(s.find_id);
-        if (s.find_id.bind_text(1, id).bind(2, s.committed).step()) {
+        if (s.find_id.bind_text(1, id).bind(2, s.committed.load()).step()) {
             return static_cast<std::uint64_t>(s.find_id.integer(0));
         }
     } catch (const sql::Error& e) {
@@ -1039,12 +1094,13 @@ std::optional<std::uint64_t> SqliteStore::position_of(std::string_view id) const
 }
 
 std::uint64_t SqliteStore::last_position() const {
-    return impl_->committed;
+    return impl_->committed.load(std::memory_order_acquire);
 }
 
-log::Replay SqliteStore::replay(std::uint64_t after, const log::TopicFilter& filter) const {
+log::Replay SqliteStore::replay(std::uint64_t after, std::uint64_t upto,
+                                const log::TopicFilter& filter) const {
     Impl& s = *impl_;
-    log::Replay fast = s.cache.replay(after, filter);
+    log::Replay fast = s.cache->replay(after, upto, filter);
     if (!fast.gap) {
         s.memory_replays.fetch_add(1, std::memory_order_relaxed);
         return fast;
@@ -1052,7 +1108,7 @@ log::Replay SqliteStore::replay(std::uint64_t after, const log::TopicFilter& fil
     // Memory lacks part of the range: the database has everything retained.
     s.disk_replays.fetch_add(1, std::memory_order_relaxed);
     try {
-        return s.disk_replay(after, filter);
+        return s.disk_replay(after, upto, filter);
     } catch (const sql::Error& e) {
         spdlog::warn("{}: replay from the database failed, serving memory's part: {}", s.label,
                      e.what());
@@ -1062,7 +1118,7 @@ log::Replay SqliteStore::replay(std::uint64_t after, const log::TopicFilter& fil
 
 void SqliteStore::expire(std::int64_t now_ms) {
     Impl& s = *impl_;
-    s.cache.expire(now_ms);
+    s.cache->expire(now_ms);
     if (s.options.retention.max_age_ms <= 0) {
         return;
     }

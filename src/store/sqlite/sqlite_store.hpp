@@ -37,15 +37,14 @@ public:
     SqliteStore(const SqliteStore&) = delete;
     SqliteStore& operator=(const SqliteStore&) = delete;
 
-    [[nodiscard]] log::AppendResult append(log::NewEvent&& event) override;
-    [[nodiscard]] bool settles_at_once() const override { return false; }
-    void on_commit(CommitHandler handler) override;
-    void settle(const log::Commit& commit) override;
+    void set_listener(log::LogListener* listener) override;
+    // Queues the event; `done` runs on the writer thread once its transaction has ended.
+    void append(log::NewEvent&& event, log::AppendDone done) override;
     void close() override;
 
     [[nodiscard]] std::optional<std::uint64_t> position_of(std::string_view id) const override;
     [[nodiscard]] std::uint64_t last_position() const override;
-    [[nodiscard]] log::Replay replay(std::uint64_t after,
+    [[nodiscard]] log::Replay replay(std::uint64_t after, std::uint64_t upto,
                                      const log::TopicFilter& filter) const override;
     void expire(std::int64_t now_ms) override;
     using log::EventLog::topics;

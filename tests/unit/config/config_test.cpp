@@ -221,20 +221,26 @@ TEST_F(ConfigTest, AnonymousAsSectionTable) {
 
 TEST_F(ConfigTest, StoreUrls) {
     for (const char* url : {"memory", "sqlite:x.db", "sqlite:/a/b c.db", "redis://localhost:6379",
-                            "redis://10.0.0.1:1", "redis://[::1]:65535"}) {
+                            "redis://10.0.0.1:1", "redis://[::1]:65535", "redis://host:6379/0",
+                            "redis://:s3cret@host:6379/2", "redis://user:p@ss:w/rd@host:1"}) {
         EXPECT_EQ(load(write(std::string("[store]\nurl = \"") + url + "\"\n"), {}, {}).store.url,
                   url);
     }
     for (const char* url :
          {"", "Memory", "sqlite:", "sqlite", "redis://localhost", "redis://:6379", "redis://host:0",
-          "redis://host:65536", "redis://host:63x9", "redis://host:6379/0",
+          "redis://host:65536", "redis://host:63x9", "redis://host:6379/", "redis://host:1/x",
           "redis://host:", "postgres://x:1", "redis://host:+6379"}) {
         const auto e = file_error(std::string("[store]\nurl = \"") + url + "\"\n");
         EXPECT_EQ(e.key(), "store.url") << url;
-        EXPECT_EQ(e.reason(), std::string("expected memory, sqlite:PATH or redis://HOST:PORT, "
-                                          "got \"") +
+        EXPECT_EQ(e.reason(), std::string("expected memory, sqlite:PATH or "
+                                          "redis://[:PASSWORD@]HOST:PORT[/DB], got \"") +
                                   url + "\"");
     }
+    // A password never appears in an error.
+    const auto e = file_error("[store]\nurl = \"redis://:s3cret@host:0\"\n");
+    EXPECT_EQ(e.reason(), "expected memory, sqlite:PATH or redis://[:PASSWORD@]HOST:PORT[/DB], "
+                          "got \"redis://:***@host:0\"");
+    EXPECT_EQ(std::string(e.what()).find("s3cret"), std::string::npos);
 }
 
 TEST_F(ConfigTest, MissingFile) {
@@ -263,7 +269,7 @@ TEST_F(ConfigTest, UnknownSection) {
     const auto e = file_error("[sever]\nport = 1\n");
     EXPECT_EQ(e.source(), path_);
     EXPECT_EQ(e.key(), "sever");
-    EXPECT_EQ(e.reason(), "unknown section (the sections are server, store, history, auth, log)");
+    EXPECT_EQ(e.reason(), "unknown section (the sections are server, store, cluster, history, auth, log)");
     EXPECT_EQ(std::string(e.what()), path_ + ": sever: " + e.reason());
 }
 

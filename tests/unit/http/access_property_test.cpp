@@ -83,6 +83,8 @@ struct ModelCaller {
 
 class Recorder final : public hub::Subscriber {
 public:
+    void lose() override { lost = true; }
+    bool lost = false;
     void deliver(const log::Event& event) override { ids.push_back(event.id); }
     void flush() override {}
     Strings ids;

@@ -121,7 +121,7 @@ protected:
     config::Config config_;
     store::MemoryStore store_{store::Retention{100, 1000000, 0}, 1};
     hub::Hub hub_{store_, 1, [](unsigned) {}};
-    Services services_{config_, hub_, {}, {}, {}};
+    Services services_{config_, hub_, {}, {}, {}, {}};
     auth::Authenticator auth_{config::AuthConfig{}, std::nullopt, ""};
     net::WorkerStats stats_;
 

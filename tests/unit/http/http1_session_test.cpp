@@ -34,7 +34,7 @@ public:
                [this](unsigned) {
                    boost::asio::post(worker_.io(), [this] { hub_.shard(0).drain(); });
                }),
-          services_{config_, hub_, {}, {}, {}}, ctx_(services_, worker_, hub_.shard(0)),
+          services_{config_, hub_, {}, {}, {}, {}}, ctx_(services_, worker_, hub_.shard(0)),
           acceptor_(worker_.io()) {
         ctx_.auth = std::make_shared<auth::Authenticator>(config_.auth, std::nullopt, "");
         ctx_.clock = [this] { return now_; };
@@ -269,7 +269,7 @@ TEST(Http1Session, AStalledStreamIsCutAtTheWriteTimeoutAndOthersKeepReceiving) {
         log::NewEvent e;
         e.topics = {"s"};
         e.data = std::string(64 * 1024, 'z');
-        (void)rig.hub().publish(std::move(e), nullptr);
+        rig.hub().publish(std::move(e), nullptr);
         rig.drain(reader);
     }
     // The reader reads everything (loopback ACKs may come late: bounded, with pauses).
@@ -292,7 +292,7 @@ TEST(Http1Session, AStalledStreamIsCutAtTheWriteTimeoutAndOthersKeepReceiving) {
     log::NewEvent e;
     e.topics = {"s"};
     e.data = "after";
-    (void)rig.hub().publish(std::move(e), nullptr);
+    rig.hub().publish(std::move(e), nullptr);
     const std::string got = rig.read_until(
         reader, [](const std::string& t) { return t.find("data: after\n\n") != t.npos; });
     EXPECT_NE(got.find("data: after\n\n"), std::string::npos);

@@ -34,6 +34,8 @@ using namespace std::chrono_literals;
 // Records what the shard hands it, as the HTTP layer's Connection would queue it.
 class Recorder final : public Subscriber {
 public:
+    void lose() override { lost = true; }
+    bool lost = false;
     void deliver(const log::Event& event) override {
         ids.push_back(event.id);
         positions.push_back(event.position);
@@ -581,9 +583,9 @@ TEST_F(HubTest, AnnounceConnectionsWhenSubscribersComeOrGo) {
     EXPECT_EQ(watcher.data.back(), R"({"count":1})");
 
     // Nobody came or went: nothing is published.
-    auto before = store_.last_position();
     hub_.announce_connections();
-    EXPECT_EQ(store_.last_position(), before);
+    drain();
+    EXPECT_EQ(watcher.data.size(), 3U);
 
     // Up and down between two calls: the count is back where it was, but someone came and
     // went (it could have been a new watcher), so the count is published again.
@@ -592,14 +594,14 @@ TEST_F(HubTest, AnnounceConnectionsWhenSubscribersComeOrGo) {
     hub_.shard(2).unsubscribe(brief);
     hub_.announce_connections();
     drain();
-    EXPECT_EQ(store_.last_position(), before + 1);
     EXPECT_EQ(watcher.data.size(), 4U);
     EXPECT_EQ(watcher.data.back(), R"({"count":1})");
 
-    auto topics = store_.topics();
-    ASSERT_EQ(topics.size(), 1U);
-    EXPECT_EQ(topics[0].topic, kConnectionsTopic);
-    EXPECT_EQ(topics[0].retained, 4U);
+    // The hub's own events are each node's own: not in the log, so never replayed (in a
+    // cluster, never sent to another node), and they carry no id.
+    EXPECT_EQ(store_.last_position(), 0U);
+    EXPECT_TRUE(store_.topics().empty());
+    EXPECT_EQ(watcher.ids, (Strings{"", "", "", ""}));
 }
 
 TEST_F(HubTest, SystemEventsAreNotCountedAsPublishedOrDelivered) {
@@ -936,6 +938,8 @@ struct Chain {
 
 class ChainSubscriber final : public Subscriber {
 public:
+    void lose() override { lost = true; }
+    bool lost = false;
     explicit ChainSubscriber(Chain& chain) : chain_(chain) {}
     void deliver(const log::Event& event) override { chain_.take(event); }
     void flush() override {}
@@ -1181,6 +1185,175 @@ TEST(HubThreads, ResumingSubscribersSeeEveryEventOnceInOrderTwoWorkers) {
 
 TEST(HubThreads, ResumingSubscribersSeeEveryEventOnceInOrderFourWorkers) {
     check_churn(churn(4, 4, 2000), 8000);
+}
+
+
+
+// ---- what a cluster node reports ----
+
+TEST_F(HubTest, ChangedCountsGiveEveryTopicFirstThenOnlyWhatMoved) {
+    Recorder a1, a2, b, star;
+    (void)subscribe(0, a1, {"a"});
+    (void)subscribe(1, a2, {"a", "*"});
+    (void)subscribe(2, b, {"b"});
+    (void)subscribe(0, star, {"*"});
+    using Counts = std::vector<std::pair<std::string, std::uint32_t>>;
+    // The first call: every topic named, with every stream naming it (patterns or not).
+    EXPECT_EQ(hub_.changed_counts(true), (Counts{{"a", 2}, {"b", 1}}));
+    EXPECT_TRUE(hub_.changed_counts(false).empty());
+
+    hub_.shard(2).unsubscribe(b);
+    Recorder c;
+    (void)subscribe(1, c, {"c"});
+    EXPECT_EQ(hub_.changed_counts(false), (Counts{{"b", 0}, {"c", 1}}));
+    EXPECT_TRUE(hub_.changed_counts(false).empty());
+}
+
+TEST_F(HubTest, ConnectionsCountTheOtherNodesToo) {
+    Recorder watcher;
+    (void)subscribe(0, watcher, {std::string(kConnectionsTopic)});
+    hub_.announce_connections(5);
+    drain();
+    EXPECT_EQ(watcher.data, Strings{R"({"count":6})"});
+    // Nothing moved here, but the other nodes' count did: announced again.
+    hub_.announce_connections(5);
+    hub_.announce_connections(7);
+    drain();
+    EXPECT_EQ(watcher.data, (Strings{R"({"count":6})", R"({"count":8})"}));
+}
+
+// ---- a log that hands events over late (a cluster node whose messages lag) ----
+
+// Appends go to a memory store at once (the history, as Redis would hold it), but reach the
+// hub only when the test calls deliver(): what a cluster node sees when another node's
+// events are in Redis before their message arrives here.
+class LateLog final : public log::EventLog, private log::LogListener {
+public:
+    LateLog() : inner_(store::Retention{1000, 100000000, 0}, 1) { inner_.set_listener(this); }
+    void set_listener(log::LogListener* listener) override { hub_ = listener; }
+    void append(log::NewEvent&& event, log::AppendDone done) override {
+        inner_.append(std::move(event), std::move(done));
+    }
+    std::optional<std::uint64_t> position_of(std::string_view id) const override {
+        return inner_.position_of(id);
+    }
+    std::uint64_t last_position() const override { return 0; }
+    log::Replay replay(std::uint64_t after, std::uint64_t upto,
+                       const log::TopicFilter& filter) const override {
+        return inner_.replay(after, upto, filter);
+    }
+    void expire(std::int64_t now_ms) override { inner_.expire(now_ms); }
+    using log::EventLog::topics;
+    std::vector<log::TopicStats> topics(const log::TopicRange& range) const override {
+        return inner_.topics(range);
+    }
+    log::HistoryFigures history() const override { return inner_.history(); }
+
+    void deliver() {
+        auto events = std::exchange(late_, {});
+        hub_->settled(events);
+    }
+    // The events not delivered yet never will be: the hub is told it lost them.
+    void lose() {
+        if (!late_.empty()) {
+            hub_->lost(late_.back()->position);
+            late_.clear();
+        }
+    }
+
+private:
+    void settled(std::span<const log::EventPtr> events) override {
+        late_.insert(late_.end(), events.begin(), events.end());
+    }
+    void lost(std::uint64_t /*position*/) override {}
+
+    store::MemoryStore inner_;
+    log::LogListener* hub_ = nullptr;
+    std::vector<log::EventPtr> late_;
+};
+
+class LateHubTest : public ::testing::Test {
+protected:
+    LateHubTest() : hub_(log_, 2, [this](unsigned w) { scheduled_.push_back(w); }) {}
+
+    std::string pub(Strings topics) {
+        log::NewEvent ev;
+        ev.topics = std::move(topics);
+        ev.data = "x";
+        auto res = hub_.publish(std::move(ev));
+        EXPECT_EQ(res.error, PublishError::none);
+        return res.event ? res.event->id : std::string{};
+    }
+    void drain() {
+        for (unsigned w : std::exchange(scheduled_, {})) {
+            hub_.shard(w).drain();
+        }
+    }
+
+    LateLog log_;
+    Workers scheduled_;
+    Hub hub_;
+};
+
+TEST_F(LateHubTest, AClientFromANodeFurtherAheadGetsNothingTwice) {
+    // Published elsewhere: in the history, not yet delivered here.
+    const auto e1 = pub({"a"});
+    const auto e2 = pub({"a"});
+    const auto e3 = pub({"a"});
+
+    // Its last event is e2: it has e1 and e2, and nothing of what this node has delivered
+    // so far (nothing) is after that.
+    Recorder from_e2, from_e1, fresh;
+    auto r2 = hub_.shard(0).subscribe(from_e2, interest_of({"a"}), e2);
+    EXPECT_EQ(r2.resume_header, e2);
+    EXPECT_TRUE(r2.replay.events.empty()); // the replay stops where this node stands
+    auto r1 = hub_.shard(1).subscribe(from_e1, interest_of({"a"}), e1);
+    EXPECT_TRUE(r1.replay.events.empty());
+    (void)hub_.shard(0).subscribe(fresh, interest_of({"a"}), std::nullopt);
+
+    // The messages arrive: each stream gets exactly what it has not seen.
+    log_.deliver();
+    drain();
+    EXPECT_EQ(from_e2.ids, Strings{e3});
+    EXPECT_EQ(from_e1.ids, (Strings{e2, e3}));
+    EXPECT_EQ(fresh.ids, (Strings{e1, e2, e3}));
+
+    const auto e4 = pub({"a"});
+    log_.deliver();
+    drain();
+    EXPECT_EQ(from_e2.ids, (Strings{e3, e4}));
+    EXPECT_EQ(from_e1.ids, (Strings{e2, e3, e4}));
+}
+
+TEST_F(LateHubTest, ALossEndsTheStreamsThatMayHaveMissedIt) {
+    Recorder before, patterned, other_worker;
+    (void)hub_.shard(0).subscribe(before, interest_of({"a"}), std::nullopt);
+    (void)hub_.shard(0).subscribe(patterned, interest_of({"*"}), std::nullopt);
+    (void)hub_.shard(1).subscribe(other_worker, interest_of({"b"}), std::nullopt);
+    const auto e1 = pub({"a"});
+    log_.deliver();
+    drain();
+    ASSERT_EQ(before.ids, Strings{e1});
+
+    // Two more events are gone before this node could deliver them.
+    (void)pub({"a"});
+    const std::uint64_t lost_upto = std::stoull(pub({"c"}));
+    log_.lose();
+    // Every worker is told; each ends its streams that stand before the loss.
+    drain();
+    EXPECT_TRUE(before.lost);
+    EXPECT_TRUE(patterned.lost);
+    EXPECT_TRUE(other_worker.lost);
+
+    // A stream that arrives after the loss starts after it, and is not ended for it.
+    Recorder after;
+    (void)hub_.shard(0).subscribe(after, interest_of({"a"}), std::nullopt);
+    EXPECT_GE(after.position(), lost_upto);
+    const auto e2 = pub({"a"});
+    log_.deliver();
+    drain();
+    EXPECT_FALSE(after.lost);
+    EXPECT_EQ(after.ids, Strings{e2});
 }
 
 } // namespace

@@ -24,6 +24,21 @@ using log::EventPtr;
 using log::NewEvent;
 using log::TopicFilter;
 
+// Every position, for replays that are not bounded by a hub's hand-off.
+constexpr std::uint64_t kAll = ~std::uint64_t{0};
+
+// The memory store answers an append before returning.
+log::AppendResult append_now(MemoryStore& store, NewEvent&& ev) {
+    log::AppendResult out;
+    bool answered = false;
+    store.append(std::move(ev), [&](log::AppendResult r) {
+        out = std::move(r);
+        answered = true;
+    });
+    EXPECT_TRUE(answered);
+    return out;
+}
+
 NewEvent make(std::vector<std::string> topics, std::string data = "x", std::string id = {}) {
     NewEvent ev;
     ev.topics = std::move(topics);
@@ -35,7 +50,7 @@ NewEvent make(std::vector<std::string> topics, std::string data = "x", std::stri
 // Appends and expects success.
 EventPtr add(MemoryStore& store, std::vector<std::string> topics, std::string data = "x",
              std::string id = {}) {
-    auto res = store.append(make(std::move(topics), std::move(data), std::move(id)));
+    auto res = append_now(store, make(std::move(topics), std::move(data), std::move(id)));
     EXPECT_EQ(res.error, AppendError::none);
     EXPECT_NE(res.event, nullptr);
     return res.event;
@@ -122,7 +137,7 @@ TEST(MemoryStore, EventFieldsAndTimestamp) {
     in.is_private = true;
     in.retry_ms = 1500;
     const auto before = base::unix_ms();
-    auto res = store.append(std::move(in));
+    auto res = append_now(store, std::move(in));
     const auto after = base::unix_ms();
     ASSERT_EQ(res.error, AppendError::none);
     const auto& ev = *res.event;
@@ -150,7 +165,7 @@ TEST(MemoryStore, PublisherIdIsKept) {
 TEST(MemoryStore, DuplicateOfARetainedIdIsRefused) {
     MemoryStore store(kLarge, 1);
     auto first = add(store, {"a"}, "x", "dup");
-    auto res = store.append(make({"b"}, "y", "dup"));
+    auto res = append_now(store, make({"b"}, "y", "dup"));
     EXPECT_EQ(res.error, AppendError::duplicate_id);
     EXPECT_EQ(res.event, nullptr);
     // The refused event took no position and left no trace.
@@ -164,7 +179,7 @@ TEST(MemoryStore, DuplicateOfARetainedGeneratedIdIsRefused) {
     MemoryStore store(kLarge, 1);
     auto ev = add(store, {"a"});
     ASSERT_EQ(ev->id, "1");
-    EXPECT_EQ(store.append(make({"a"}, "y", "1")).error, AppendError::duplicate_id);
+    EXPECT_EQ(append_now(store, make({"a"}, "y", "1")).error, AppendError::duplicate_id);
 }
 
 TEST(MemoryStore, DuplicateOfAnEvictedIdIsAccepted) {
@@ -219,9 +234,9 @@ TEST(MemoryStore, MaxEventsEvictsOldestFirstOnlyOnThatTopic) {
     EXPECT_EQ(store.position_of(b2->id), b2->position);
     EXPECT_EQ(store.size(), 5U);
 
-    auto r = store.replay(0, exact({"a"}));
+    auto r = store.replay(0, kAll, exact({"a"}));
     EXPECT_EQ(positions(r), (std::vector<std::uint64_t>{3, 4, 5}));
-    auto rb = store.replay(0, exact({"b"}));
+    auto rb = store.replay(0, kAll, exact({"b"}));
     EXPECT_EQ(positions(rb), (std::vector<std::uint64_t>{6, 7}));
     EXPECT_FALSE(rb.gap);
 
@@ -244,7 +259,7 @@ TEST(MemoryStore, MaxBytesEvictsOldestFirstOnlyOnThatTopic) {
     }
     auto b = add(store, {"b"}, "0123456789");
 
-    auto r = store.replay(0, exact({"a"}));
+    auto r = store.replay(0, kAll, exact({"a"}));
     EXPECT_EQ(positions(r), (std::vector<std::uint64_t>{102, 103, 104}));
     EXPECT_TRUE(r.gap);
     EXPECT_EQ(store.position_of(a[1]->id), std::nullopt);
@@ -261,7 +276,7 @@ TEST(MemoryStore, MaxBytesEvictsOldestFirstOnlyOnThatTopic) {
     auto big = add(store, {"a"}, std::string(fp / 2, 'z'));
     ASSERT_GT(big->footprint(), fp);
     ASSERT_LT(big->footprint(), 3 * fp);
-    auto r2 = store.replay(0, exact({"a"}));
+    auto r2 = store.replay(0, kAll, exact({"a"}));
     EXPECT_EQ(positions(r2), (std::vector<std::uint64_t>{104, big->position}));
     EXPECT_LE(find_topic(store.topics(), "a")->bytes, 3 * fp);
 }
@@ -274,7 +289,7 @@ TEST(MemoryStore, EventLargerThanMaxBytesIsNotRetained) {
     EXPECT_EQ(huge->position, 2U);
     EXPECT_EQ(store.last_position(), 2U);
     EXPECT_EQ(store.position_of(huge->id), std::nullopt);
-    auto r = store.replay(small->position, exact({"a"}));
+    auto r = store.replay(small->position, kAll, exact({"a"}));
     EXPECT_TRUE(r.events.empty());
     EXPECT_TRUE(r.gap);
 }
@@ -287,14 +302,14 @@ TEST(MemoryStore, MultiTopicEventIsKnownWhileAnyTopicRetainsIt) {
     EXPECT_EQ(store.position_of(both->id), both->position);
     EXPECT_EQ(store.size(), 3U);
 
-    auto ra = store.replay(0, exact({"a"}));
+    auto ra = store.replay(0, kAll, exact({"a"}));
     EXPECT_EQ(positions(ra), (std::vector<std::uint64_t>{2, 3}));
     EXPECT_TRUE(ra.gap);
-    auto rb = store.replay(0, exact({"b"}));
+    auto rb = store.replay(0, kAll, exact({"b"}));
     EXPECT_EQ(positions(rb), (std::vector<std::uint64_t>{1}));
     EXPECT_FALSE(rb.gap);
     // Over both topics it comes back once, and "a"'s loss is reported.
-    auto rab = store.replay(0, exact({"a", "b"}));
+    auto rab = store.replay(0, kAll, exact({"a", "b"}));
     EXPECT_EQ(positions(rab), (std::vector<std::uint64_t>{1, 2, 3}));
     EXPECT_TRUE(rab.gap);
 
@@ -316,7 +331,7 @@ TEST(MemoryStore, AnEventNamingATopicTwiceIsRetainedOnce) {
     auto topics = store.topics();
     EXPECT_EQ(find_topic(topics, "a")->retained, 2U);
     EXPECT_EQ(find_topic(topics, "a")->bytes, first->footprint() + twice->footprint());
-    auto r = store.replay(0, exact({"a"}));
+    auto r = store.replay(0, kAll, exact({"a"}));
     EXPECT_EQ(positions(r), (std::vector<std::uint64_t>{1, 2}));
     EXPECT_FALSE(r.gap);
 }
@@ -335,7 +350,7 @@ TEST(MemoryStore, MaxEventsZeroKeepsNothing) {
     // Nothing retained, so a publisher id may come again.
     EXPECT_NE(add(store, {"a"}, "x", "pub"), nullptr);
 
-    auto r = store.replay(0, exact({"a", "b"}));
+    auto r = store.replay(0, kAll, exact({"a", "b"}));
     EXPECT_TRUE(r.events.empty());
     EXPECT_TRUE(r.gap);
 
@@ -358,22 +373,22 @@ TEST(MemoryStore, ReplayMergesTopicsInPositionOrderEachEventOnce) {
     add(store, {"a"});      // 7
     add(store, {"d"});      // 8
 
-    auto r = store.replay(0, exact({"a", "b"}));
+    auto r = store.replay(0, kAll, exact({"a", "b"}));
     EXPECT_EQ(positions(r), (std::vector<std::uint64_t>{1, 2, 4, 5, 6, 7}));
     EXPECT_FALSE(r.gap);
     EXPECT_EQ(ids(r), (std::vector<std::string>{"1", "2", "4", "5", "6", "7"}));
 
-    auto after = store.replay(4, exact({"b", "a"}));
+    auto after = store.replay(4, kAll, exact({"b", "a"}));
     EXPECT_EQ(positions(after), (std::vector<std::uint64_t>{5, 6, 7}));
 
     // A topic named twice, and one never seen.
-    auto twice = store.replay(0, exact({"c", "c", "nope"}));
+    auto twice = store.replay(0, kAll, exact({"c", "c", "nope"}));
     EXPECT_EQ(positions(twice), (std::vector<std::uint64_t>{3, 6}));
 
-    EXPECT_TRUE(store.replay(8, exact({"a", "b", "c", "d"})).events.empty());
-    EXPECT_TRUE(store.replay(100, exact({"a"})).events.empty());
-    EXPECT_TRUE(store.replay(0, exact({})).events.empty());
-    EXPECT_TRUE(store.replay(0, exact({"nope"})).events.empty());
+    EXPECT_TRUE(store.replay(8, kAll, exact({"a", "b", "c", "d"})).events.empty());
+    EXPECT_TRUE(store.replay(100, kAll, exact({"a"})).events.empty());
+    EXPECT_TRUE(store.replay(0, kAll, exact({})).events.empty());
+    EXPECT_TRUE(store.replay(0, kAll, exact({"nope"})).events.empty());
 }
 
 TEST(MemoryStore, ReplayOfManyInterleavedTopics) {
@@ -392,7 +407,7 @@ TEST(MemoryStore, ReplayOfManyInterleavedTopics) {
             expected.push_back(ev->position);
         }
     }
-    auto r = store.replay(50, exact({"t1", "t3", "t4"}));
+    auto r = store.replay(50, kAll, exact({"t1", "t3", "t4"}));
     EXPECT_EQ(positions(r), expected);
 }
 
@@ -406,22 +421,22 @@ TEST(MemoryStore, ReplayWithAPattern) {
 
     TopicFilter books;
     books.pattern = [](std::string_view t) { return t.rfind("books/", 0) == 0; };
-    auto r = store.replay(0, books);
+    auto r = store.replay(0, kAll, books);
     EXPECT_EQ(positions(r), (std::vector<std::uint64_t>{1, 3, 5}));
     EXPECT_FALSE(r.gap);
 
     // Pattern and exact topics together; the events matched by both come once.
     TopicFilter mixed = books;
     mixed.exact = {"news", "books/1"};
-    auto rm = store.replay(0, mixed);
+    auto rm = store.replay(0, kAll, mixed);
     EXPECT_EQ(positions(rm), (std::vector<std::uint64_t>{1, 3, 4, 5}));
 
-    auto ra = store.replay(2, mixed);
+    auto ra = store.replay(2, kAll, mixed);
     EXPECT_EQ(positions(ra), (std::vector<std::uint64_t>{3, 4, 5}));
 
     TopicFilter none;
     none.pattern = [](std::string_view) { return false; };
-    EXPECT_TRUE(store.replay(0, none).events.empty());
+    EXPECT_TRUE(store.replay(0, kAll, none).events.empty());
 }
 
 TEST(MemoryStore, GapOnlyWhenACoveredTopicDroppedAnEventAfterThePosition) {
@@ -432,24 +447,24 @@ TEST(MemoryStore, GapOnlyWhenACoveredTopicDroppedAnEventAfterThePosition) {
     add(store, {"a"}); // 4: drops 1 from "a"
     add(store, {"a"}); // 5: drops 3 from "a"
 
-    EXPECT_TRUE(store.replay(0, exact({"a"})).gap);
-    EXPECT_TRUE(store.replay(2, exact({"a"})).gap);
+    EXPECT_TRUE(store.replay(0, kAll, exact({"a"})).gap);
+    EXPECT_TRUE(store.replay(2, kAll, exact({"a"})).gap);
     // Dropped up to 3, so a resume from 3 or later misses nothing.
-    auto r3 = store.replay(3, exact({"a"}));
+    auto r3 = store.replay(3, kAll, exact({"a"}));
     EXPECT_FALSE(r3.gap);
     EXPECT_EQ(positions(r3), (std::vector<std::uint64_t>{4, 5}));
-    EXPECT_FALSE(store.replay(4, exact({"a"})).gap);
+    EXPECT_FALSE(store.replay(4, kAll, exact({"a"})).gap);
     // "b" dropped nothing.
-    EXPECT_FALSE(store.replay(0, exact({"b"})).gap);
+    EXPECT_FALSE(store.replay(0, kAll, exact({"b"})).gap);
     // A covered topic's loss taints the whole replay; an uncovered one's does not.
-    EXPECT_TRUE(store.replay(0, exact({"a", "b"})).gap);
+    EXPECT_TRUE(store.replay(0, kAll, exact({"a", "b"})).gap);
     TopicFilter only_b;
     only_b.pattern = [](std::string_view t) { return t == "b"; };
-    EXPECT_FALSE(store.replay(0, only_b).gap);
+    EXPECT_FALSE(store.replay(0, kAll, only_b).gap);
     TopicFilter any;
     any.pattern = [](std::string_view) { return true; };
-    EXPECT_TRUE(store.replay(1, any).gap);
-    EXPECT_FALSE(store.replay(3, any).gap);
+    EXPECT_TRUE(store.replay(1, kAll, any).gap);
+    EXPECT_FALSE(store.replay(3, kAll, any).gap);
 }
 
 // ---- age ----
@@ -472,14 +487,14 @@ TEST(MemoryStore, ExpireDropsByAge) {
     EXPECT_EQ(store.position_of(old2->id), std::nullopt);
     EXPECT_EQ(store.position_of(fresh->id), fresh->position);
     EXPECT_EQ(store.size(), 1U);
-    auto r = store.replay(0, exact({"a", "b"}));
+    auto r = store.replay(0, kAll, exact({"a", "b"}));
     EXPECT_EQ(positions(r), (std::vector<std::uint64_t>{fresh->position}));
     EXPECT_TRUE(r.gap);
-    EXPECT_FALSE(store.replay(old2->position, exact({"a", "b"})).gap);
+    EXPECT_FALSE(store.replay(old2->position, kAll, exact({"a", "b"})).gap);
 
     store.expire(fresh->published_ms + 60001);
     EXPECT_EQ(store.size(), 0U);
-    EXPECT_TRUE(store.replay(0, exact({"a", "b"})).events.empty());
+    EXPECT_TRUE(store.replay(0, kAll, exact({"a", "b"})).events.empty());
     // Positions go on.
     EXPECT_EQ(add(store, {"a"})->position, fresh->position + 1);
 }
@@ -490,7 +505,7 @@ TEST(MemoryStore, ExpireWithoutAnAgeBoundKeepsEverything) {
     add(store, {"b"});
     store.expire(base::unix_ms() + 1000LL * 3600 * 24 * 365);
     EXPECT_EQ(store.size(), 2U);
-    EXPECT_EQ(store.replay(0, exact({"a", "b"})).events.size(), 2U);
+    EXPECT_EQ(store.replay(0, kAll, exact({"a", "b"})).events.size(), 2U);
 }
 
 TEST(MemoryStore, ExpireKeepsTheGapOfATopicItEmptied) {
@@ -499,9 +514,9 @@ TEST(MemoryStore, ExpireKeepsTheGapOfATopicItEmptied) {
     MemoryStore store(Retention{10000, 1000, 3600000}, 1);
     auto mark = add(store, {"a"});
     add(store, {"b"}, std::string(2000, 'x'));
-    ASSERT_TRUE(store.replay(mark->position, exact({"a", "b"})).gap);
+    ASSERT_TRUE(store.replay(mark->position, kAll, exact({"a", "b"})).gap);
     store.expire(base::unix_ms());
-    EXPECT_TRUE(store.replay(mark->position, exact({"a", "b"})).gap);
+    EXPECT_TRUE(store.replay(mark->position, kAll, exact({"a", "b"})).gap);
 }
 
 // ---- figures and frames ----
@@ -545,7 +560,7 @@ TEST(MemoryStore, FrameIsTheSseEncodingOfTheEvent) {
     NewEvent in = make({"a"}, "line1\nline2", "custom-id");
     in.type = "update";
     in.retry_ms = 2500;
-    auto res = store.append(std::move(in));
+    auto res = append_now(store, std::move(in));
     ASSERT_EQ(res.error, AppendError::none);
     const std::string_view frame = res.event->frame.view();
     EXPECT_EQ(frame.substr(0, 14), "id: custom-id\n");
@@ -591,14 +606,14 @@ TEST(MemoryStore, TopicsThatRetainNothingCostNothing) {
     EXPECT_TRUE(store.topics().empty());
     EXPECT_EQ(store.history().bytes, 0U);
     // A resume over them still knows that events went.
-    EXPECT_TRUE(store.replay(mark->position, exact({"big"})).gap);
-    EXPECT_TRUE(store.replay(mark->position, exact({"old"})).gap);
+    EXPECT_TRUE(store.replay(mark->position, kAll, exact({"big"})).gap);
+    EXPECT_TRUE(store.replay(mark->position, kAll, exact({"old"})).gap);
     // A forgotten topic that comes back keeps that knowledge.
     auto again = add(store, {"big"});
-    auto r = store.replay(mark->position, exact({"big"}));
+    auto r = store.replay(mark->position, kAll, exact({"big"}));
     EXPECT_TRUE(r.gap);
     EXPECT_EQ(positions(r), (std::vector<std::uint64_t>{again->position}));
-    EXPECT_FALSE(store.replay(again->position, exact({"big"})).gap);
+    EXPECT_FALSE(store.replay(again->position, kAll, exact({"big"})).gap);
 }
 
 TEST(MemoryStore, MaxTopicsForgetsTheTopicWhoseNewestEventIsOldest) {
@@ -619,10 +634,10 @@ TEST(MemoryStore, MaxTopicsForgetsTheTopicWhoseNewestEventIsOldest) {
     EXPECT_EQ(store.position_of(b2->id), std::nullopt);
     EXPECT_EQ(store.position_of(a1->id), a1->position);
     // A resume on b reports the loss; one on a does not.
-    auto rb = store.replay(0, exact({"b"}));
+    auto rb = store.replay(0, kAll, exact({"b"}));
     EXPECT_TRUE(rb.events.empty());
     EXPECT_TRUE(rb.gap);
-    auto ra = store.replay(0, exact({"a"}));
+    auto ra = store.replay(0, kAll, exact({"a"}));
     EXPECT_EQ(positions(ra), (std::vector<std::uint64_t>{a1->position, a2->position}));
     EXPECT_FALSE(ra.gap);
 
@@ -630,7 +645,7 @@ TEST(MemoryStore, MaxTopicsForgetsTheTopicWhoseNewestEventIsOldest) {
     // is d1, a's is a2, older: a goes next.
     add(store, {"e"});
     EXPECT_EQ(names(store.topics()), (std::vector<std::string>{"c", "d", "e"}));
-    auto rc = store.replay(0, exact({"c"}));
+    auto rc = store.replay(0, kAll, exact({"c"}));
     EXPECT_EQ(positions(rc), (std::vector<std::uint64_t>{c1->position, d1->position}));
     EXPECT_EQ(store.history().evicted_max_topics, 4U);
     EXPECT_EQ(store.history().bytes, 4 * a1->footprint());
@@ -658,12 +673,12 @@ TEST(MemoryStore, MaxTotalBytesDropsTheOldestEventsFirstFromEveryTopic) {
     EXPECT_EQ(names(store.topics()), (std::vector<std::string>{"c", "d", "e"}));
     EXPECT_EQ(store.history().bytes, 3 * fp);
     EXPECT_EQ(store.history().evicted_max_total_bytes, 4U); // a1, b2, ab3 twice
-    auto r = store.replay(0, exact({"a", "b", "c", "d", "e"}));
+    auto r = store.replay(0, kAll, exact({"a", "b", "c", "d", "e"}));
     EXPECT_EQ(positions(r), (std::vector<std::uint64_t>{c4->position, d5->position, e6->position}));
     EXPECT_TRUE(r.gap);
     // Resumes after the evicted range are complete.
-    EXPECT_FALSE(store.replay(ab3->position, exact({"a", "b", "c"})).gap);
-    EXPECT_TRUE(store.replay(b2->position, exact({"a"})).gap);
+    EXPECT_FALSE(store.replay(ab3->position, kAll, exact({"a", "b", "c"})).gap);
+    EXPECT_TRUE(store.replay(b2->position, kAll, exact({"a"})).gap);
     EXPECT_EQ(store.size(), 3U);
 }
 
