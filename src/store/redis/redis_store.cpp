@@ -350,4 +350,8 @@ std::optional<std::string> RedisStore::trouble() const {
     return impl_->follower.trouble();
 }
 
+std::optional<std::string> RedisStore::unreachable() const {
+    return trouble();
+}
+
 } // namespace herald::store

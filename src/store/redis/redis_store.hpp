@@ -62,6 +62,9 @@ public:
     [[nodiscard]] log::HistoryFigures history() const override;
     [[nodiscard]] std::optional<log::StoreFigures> figures() const override;
     [[nodiscard]] std::optional<std::string> trouble() const override;
+    // The same as trouble(): cut off from Redis, a node can neither write, replay nor follow
+    // the cluster's events.
+    [[nodiscard]] std::optional<std::string> unreachable() const override;
 
 private:
     struct Impl;
