@@ -82,9 +82,14 @@ bool Follower::start(std::string& error) {
     return true;
 }
 
-void Follower::run(log::LogListener* listener) {
-    listener_ = listener;
-    thread_ = std::thread([this] { loop(); });
+void Follower::set_listener(log::LogListener* listener) {
+    {
+        std::lock_guard lock(listener_mu_);
+        listener_ = listener;
+    }
+    if (listener != nullptr && !thread_.joinable() && !stop_.load()) {
+        thread_ = std::thread([this] { loop(); });
+    }
 }
 
 void Follower::close() {
@@ -177,7 +182,7 @@ bool Follower::connect(std::string& error) {
         return false;
     }
     if (!catch_up(*last)) {
-        error = "cannot read the log: " + (reader_ ? reader_->error() : std::string());
+        error = "cannot read the log: " + read_error_;
         return false;
     }
     return true;
@@ -220,8 +225,7 @@ void Follower::listen() {
             const std::string_view kind = text_of(element(reply.get(), 0));
             if (kind == "message") {
                 if (!on_message(text_of(element(reply.get(), 2)))) {
-                    sub_->fail("cannot read the missed events back: " +
-                               (reader_ ? reader_->error() : std::string()));
+                    sub_->fail("cannot read the missed events back: " + read_error_);
                     break;
                 }
             } else if (kind == "pong") {
@@ -279,8 +283,7 @@ bool Follower::on_message(std::string_view record) {
 bool Follower::catch_up(std::uint64_t target) {
     const NodeConfig& cfg = node_.config;
     if (!reader_ || reader_->broken()) {
-        std::string error;
-        reader_ = Connection::open(cfg.url, cfg.timeout, {}, error);
+        reader_ = Connection::open(cfg.url, cfg.timeout, {}, read_error_);
         if (!reader_) {
             return false;
         }
@@ -291,11 +294,9 @@ bool Follower::catch_up(std::uint64_t target) {
         const std::string upto = std::to_string(target);
         const std::string_view args[] = {cfg.prefix, after, upto, page};
         Reply r = reader_->eval(Script::read_after, args);
-        if (!r) {
-            return false;
-        }
-        if (r.is_error()) {
-            reader_->fail(std::string(r.text()));
+        if (!r || r.is_error()) {
+            read_error_ = r ? std::string(r.text()) : reader_->error();
+            reader_.reset();
             return false;
         }
         const std::size_t n = size_of(r.get());
@@ -348,16 +349,22 @@ void Follower::lose(std::uint64_t position) {
     spdlog::warn("{}: events up to {} were dropped from Redis before this node read them",
                  node_.config.label, position);
     delivered_ = position;
-    if (listener_ != nullptr) {
-        listener_->lost(position);
+    {
+        std::lock_guard lock(listener_mu_);
+        if (listener_ != nullptr) {
+            listener_->lost(position);
+        }
     }
     flush();
 }
 
 void Follower::flush() {
     if (!batch_.empty()) {
-        if (listener_ != nullptr) {
-            listener_->settled(batch_);
+        {
+            std::lock_guard lock(listener_mu_);
+            if (listener_ != nullptr) {
+                listener_->settled(batch_);
+            }
         }
         batch_.clear();
     }

@@ -37,9 +37,10 @@ public:
     // Subscribes and reads where the cluster's order stands (Redis's counter): the position
     // after which this node delivers. On failure, a sentence in `error`.
     [[nodiscard]] bool start(std::string& error);
-    // Starts the thread that calls `listener` (settled() and lost(), one call at a time,
-    // from that thread only).
-    void run(log::LogListener* listener);
+    // Sets who is told (settled() and lost(), one call at a time, from the follower thread
+    // only), starting that thread at the first listener. Null stops the calls: none is in
+    // progress or made once this returns (the hub unsets itself before it goes).
+    void set_listener(log::LogListener* listener);
     // Waits (at most `limit`) until `position` has been delivered.
     void wait_for(std::uint64_t position, std::chrono::milliseconds limit);
     // Stops the thread; no listener call is made after it returns.
@@ -69,9 +70,11 @@ private:
     NodeState& node_;
     std::unique_ptr<Connection> sub_;    // subscribed: only messages and PING replies
     std::unique_ptr<Connection> reader_; // reads the log back
+    std::mutex listener_mu_; // held during each call to the listener
     log::LogListener* listener_ = nullptr;
     std::uint64_t delivered_ = 0; // the follower thread's own
     std::vector<log::EventPtr> batch_;
+    std::string read_error_; // why the last read-back failed
     std::chrono::steady_clock::time_point heard_{};     // last bytes from the subscription
     std::optional<std::chrono::steady_clock::time_point> ping_sent_;
 

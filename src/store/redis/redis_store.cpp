@@ -58,7 +58,6 @@ struct RedisStore::Impl {
     mutable redis::ReaderPool pool;
     redis::Follower follower;
     std::unique_ptr<redis::Writer> writer;
-    std::atomic<bool> listening{false};
     std::atomic<bool> closed{false};
 
     mutable std::mutex history_mu;
@@ -102,8 +101,8 @@ std::string RedisStore::redact(std::string_view url) {
 }
 
 void RedisStore::set_listener(log::LogListener* listener) {
-    if (!impl_->listening.exchange(true)) {
-        impl_->follower.run(listener);
+    if (!impl_->closed.load()) {
+        impl_->follower.set_listener(listener);
     }
 }
 

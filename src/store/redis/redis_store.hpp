@@ -7,8 +7,9 @@
 //   thread, at once, when Redis is known to be down or the store is closed).
 // - The listener is called on the follower thread only, one call at a time, for the events
 //   of every node (this one's included) in the cluster's order; it may be called before or
-//   after the `done` of the same event, which shares its Event object when it was written
-//   here.
+//   after the `done` of the same event. An event written here usually reaches both as one
+//   Event object (not when its Pub/Sub message outran the writer's reply: then the
+//   listener gets an equal copy).
 // - replay(), position_of(), topics() read Redis on the caller's thread through a small
 //   pool of connections; each call is bounded by the timeout. history() is cached for a
 //   second.

@@ -187,10 +187,10 @@ void Writer::fail(Pending& p, const std::string& reason) {
 }
 
 void Writer::write(std::vector<Pending>& batch, std::optional<std::int64_t> cutoff) {
-    const auto started = base::MonoClock::now();
+    const auto now = base::MonoClock::now();
     std::vector<Pending*> live;
     for (Pending& p : batch) {
-        if (p.deadline <= started) {
+        if (p.deadline <= now) {
             // It waited behind a batch that took the whole timeout.
             fail(p, node_.config.label + ": no answer from Redis within " +
                         std::to_string(node_.config.timeout.count()) + " ms");
@@ -201,32 +201,22 @@ void Writer::write(std::vector<Pending>& batch, std::optional<std::int64_t> cuto
     if (live.empty() && !cutoff) {
         return;
     }
-    std::size_t written = 0;
-    std::vector<Pending*> retry = pipeline(live, cutoff, written);
+    std::vector<Pending*> retry = pipeline(live, cutoff);
     if (!retry.empty() && conn_ && conn_->load_scripts()) {
         // Redis lost its scripts mid-batch (a restart, SCRIPT FLUSH): load and go again.
-        retry = pipeline(retry, cutoff, written);
+        retry = pipeline(retry, cutoff);
     }
     for (Pending* p : retry) {
         fail(*p, node_.config.label + ": Redis lost the store's scripts");
     }
-    if (written > 0) {
-        node_.counters.transactions.fetch_add(1, std::memory_order_relaxed);
-        node_.counters.events_written.fetch_add(written, std::memory_order_relaxed);
-        node_.counters.commit_ns.fetch_add(
-            static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                           base::MonoClock::now() - started)
-                                           .count()),
-            std::memory_order_relaxed);
-    }
 }
 
 std::vector<Writer::Pending*> Writer::pipeline(const std::vector<Pending*>& items,
-                                       std::optional<std::int64_t>& cutoff,
-                                       std::size_t& written) {
+                                               std::optional<std::int64_t>& cutoff) {
     if (!conn_ || conn_->broken()) {
         return items;
     }
+    const auto started = base::MonoClock::now();
     Connection& c = *conn_;
     const NodeConfig& cfg = node_.config;
     const Retention& r = cfg.retention;
@@ -241,11 +231,11 @@ std::vector<Writer::Pending*> Writer::pipeline(const std::vector<Pending*>& item
                 at,         kExpireBudget};
         c.send_eval(Script::expire, args);
     }
-    auto deadline = base::MonoClock::now() + cfg.timeout;
+    auto deadline = started + cfg.timeout;
     for (Pending* p : items) {
         p->published_ms = std::to_string(base::unix_ms());
-        args = {cfg.prefix, cfg.channel,     limits[0],    limits[1],          limits[2],
-                limits[3],  p->published_ms, p->event.id,  p->footprint,       p->body};
+        args = {cfg.prefix, cfg.channel,     limits[0],   limits[1],    limits[2],
+                limits[3],  p->published_ms, p->event.id, p->footprint, p->body};
         for (const auto& topic : p->event.topics) {
             args.push_back(topic);
         }
@@ -253,29 +243,18 @@ std::vector<Writer::Pending*> Writer::pipeline(const std::vector<Pending*>& item
         deadline = std::min(deadline, p->deadline);
     }
     // Every reply must come by the earliest deadline in the batch.
-    c.set_timeout(std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - base::MonoClock::now()));
+    c.set_timeout(
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - base::MonoClock::now()));
 
-    std::vector<Pending*> retry;
-    auto broke = [&](std::size_t from) -> std::vector<Pending*> {
-        const std::string why = c.error();
-        // Down first: whoever learns of the failure from `done` finds the store down.
-        node_.health.down(why);
-        for (std::size_t j = from; j < items.size(); ++j) {
-            fail(*items[j], cfg.label + ": " + why);
-        }
-        node_.counters.failed_transactions.fetch_add(1, std::memory_order_relaxed);
-        conn_.reset();
-        return {};
-    };
+    // All the replies first, then the counters, then the answers: whoever learns of an
+    // event from `done` finds it counted.
+    bool broken = false;
     if (expiring) {
         Reply reply = c.receive();
-        if (!reply) {
-            return broke(0);
-        }
+        broken = !reply;
         const std::int64_t sent = *cutoff;
         cutoff.reset();
-        if (!reply.is_error() && number_of(element(reply.get(), 1)) == 1U) {
+        if (reply && !reply.is_error() && number_of(element(reply.get(), 1)) == 1U) {
             // More is old than one call drops: go on with the next batch.
             std::lock_guard lock(mu_);
             if (!cutoff_) {
@@ -283,32 +262,62 @@ std::vector<Writer::Pending*> Writer::pipeline(const std::vector<Pending*>& item
             }
         }
     }
-    for (std::size_t i = 0; i < items.size(); ++i) {
+    std::vector<Reply> replies;
+    replies.reserve(items.size());
+    while (!broken && replies.size() < items.size()) {
         Reply reply = c.receive();
-        if (!reply) {
-            return broke(i);
-        }
-        if (is_noscript(reply)) {
-            retry.push_back(items[i]);
-        } else if (answer(*items[i], reply)) {
-            ++written;
+        broken = !reply;
+        if (reply) {
+            replies.push_back(std::move(reply));
         }
     }
-    c.set_timeout(cfg.timeout);
+    const std::size_t written = static_cast<std::size_t>(
+        std::count_if(replies.begin(), replies.end(), [](const Reply& reply) {
+            return !reply.is_error() && number_of(element(reply.get(), 0)) == 1U;
+        }));
+    if (written > 0) {
+        node_.counters.transactions.fetch_add(1, std::memory_order_relaxed);
+        node_.counters.events_written.fetch_add(written, std::memory_order_relaxed);
+        node_.counters.commit_ns.fetch_add(
+            static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                           base::MonoClock::now() - started)
+                                           .count()),
+            std::memory_order_relaxed);
+    }
+    std::string why;
+    if (broken) {
+        why = c.error();
+        // Down first: whoever learns of the failure from `done` finds the store down.
+        node_.health.down(why);
+        node_.counters.failed_transactions.fetch_add(1, std::memory_order_relaxed);
+        conn_.reset();
+    } else {
+        c.set_timeout(cfg.timeout);
+    }
+    std::vector<Pending*> retry;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        if (i >= replies.size() || (broken && is_noscript(replies[i]))) {
+            fail(*items[i], cfg.label + ": " + why);
+        } else if (is_noscript(replies[i])) {
+            retry.push_back(items[i]);
+        } else {
+            answer(*items[i], replies[i]);
+        }
+    }
     return retry;
 }
 
-bool Writer::answer(Pending& p, const Reply& reply) {
+void Writer::answer(Pending& p, const Reply& reply) {
     const std::string& label = node_.config.label;
     if (reply.is_error()) {
         // A script error or a refusal (OOM under maxmemory): this event only.
         fail(p, label + ": Redis refused the event: " + std::string(reply.text()));
-        return false;
+        return;
     }
     const auto ok = number_of(element(reply.get(), 0));
     if (ok == 0U) {
         p.done({nullptr, log::AppendError::duplicate_id, {}});
-        return false;
+        return;
     }
     const auto position = number_of(element(reply.get(), 1));
     const std::string_view id = text_of(element(reply.get(), 2));
@@ -316,13 +325,12 @@ bool Writer::answer(Pending& p, const Reply& reply) {
     std::from_chars(p.published_ms.data(), p.published_ms.data() + p.published_ms.size(), ms);
     if (ok != 1U || !position || id.empty()) {
         fail(p, label + ": unexpected reply from the append script");
-        return false;
+        return;
     }
     auto ev = log::make_event(std::move(p.event), *position, std::string(id), ms);
     node_.saw(*position);
     node_.handoff.offer(ev);
     p.done({std::move(ev), log::AppendError::none, {}});
-    return true;
 }
 
 } // namespace herald::store::redis

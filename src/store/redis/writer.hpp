@@ -57,11 +57,12 @@ private:
     // Whether the connection works, reconnecting when the back-off allows.
     bool ready(bool stopping);
     void write(std::vector<Pending>& batch, std::optional<std::int64_t> cutoff);
-    // Sends the items pipelined and answers them; returns those that met NOSCRIPT.
+    // Sends the items (and the expiry, if any) pipelined and answers them; returns those
+    // that met NOSCRIPT, to send again once the scripts are loaded.
     std::vector<Pending*> pipeline(const std::vector<Pending*>& items,
-                                   std::optional<std::int64_t>& cutoff, std::size_t& written);
-    // Answers `done` from the script's reply; true when the event was written.
-    bool answer(Pending& p, const Reply& reply);
+                                   std::optional<std::int64_t>& cutoff);
+    // Answers `done` from the script's reply.
+    void answer(Pending& p, const Reply& reply);
     void fail(Pending& p, const std::string& reason);
 
     NodeState& node_;

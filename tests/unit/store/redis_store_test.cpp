@@ -188,8 +188,6 @@ TEST(RedisStore, APublishOnOneNodeReachesBothListenersInOrderOnce) {
     const auto on_b = b.recorder.events();
     EXPECT_EQ(positions(on_a), positions(sent));
     EXPECT_EQ(positions(on_b), positions(sent));
-    // The publishing node's listener gets the very Event its publisher was answered with.
-    EXPECT_EQ(on_a.front().get(), sent.front().get());
     // The other node decoded the same event, frame included.
     for (std::size_t i = 0; i < sent.size(); ++i) {
         EXPECT_EQ(on_b[i]->id, sent[i]->id);
