@@ -158,8 +158,8 @@ std::unique_ptr<Connection> Connection::open(const RedisUrl& url, std::chrono::m
             } else if (text.find("without any password configured") != std::string_view::npos) {
                 error = "the URL gives a password, but this Redis has none configured";
             } else {
-                error = "authentication failed (" +
-                        std::string(text.substr(0, text.find(' '))) + ")";
+                error =
+                    "authentication failed (" + std::string(text.substr(0, text.find(' '))) + ")";
             }
             return nullptr;
         }
@@ -298,8 +298,7 @@ void Connection::send(std::span<const std::string_view> args) {
         return;
     }
     const Argv argv(args);
-    if (redisAppendCommandArgv(ctx_, argv.argc(), argv.ptrs.data(), argv.lens.data()) !=
-        REDIS_OK) {
+    if (redisAppendCommandArgv(ctx_, argv.argc(), argv.ptrs.data(), argv.lens.data()) != REDIS_OK) {
         fail_from_context();
     }
 }

@@ -61,9 +61,9 @@ public:
     // Connects (within `timeout`), authenticates, selects the database, and sets `timeout` on
     // every later call. On failure, null, with `error` a sentence for an operator (it never
     // holds the password).
-    [[nodiscard]] static std::unique_ptr<Connection>
-    open(const RedisUrl& url, std::chrono::milliseconds timeout, Options options,
-         std::string& error);
+    [[nodiscard]] static std::unique_ptr<Connection> open(const RedisUrl& url,
+                                                          std::chrono::milliseconds timeout,
+                                                          Options options, std::string& error);
     ~Connection();
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;

@@ -70,12 +70,12 @@ private:
     NodeState& node_;
     std::unique_ptr<Connection> sub_;    // subscribed: only messages and PING replies
     std::unique_ptr<Connection> reader_; // reads the log back
-    std::mutex listener_mu_; // held during each call to the listener
+    std::mutex listener_mu_;             // held during each call to the listener
     log::LogListener* listener_ = nullptr;
     std::uint64_t delivered_ = 0; // the follower thread's own
     std::vector<log::EventPtr> batch_;
-    std::string read_error_; // why the last read-back failed
-    std::chrono::steady_clock::time_point heard_{};     // last bytes from the subscription
+    std::string read_error_;                        // why the last read-back failed
+    std::chrono::steady_clock::time_point heard_{}; // last bytes from the subscription
     std::optional<std::chrono::steady_clock::time_point> ping_sent_;
 
     std::atomic<std::uint64_t> published_{0}; // delivered_, once the listener has it

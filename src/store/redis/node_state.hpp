@@ -62,9 +62,7 @@ public:
         reason_.reset();
         is_down_.store(false, std::memory_order_release);
     }
-    [[nodiscard]] bool is_down() const noexcept {
-        return is_down_.load(std::memory_order_acquire);
-    }
+    [[nodiscard]] bool is_down() const noexcept { return is_down_.load(std::memory_order_acquire); }
     // The sentence for a refused publish or /readyz (it names the URL), while down.
     [[nodiscard]] std::optional<std::string> reason() const {
         std::lock_guard lock(mu_);

@@ -157,8 +157,9 @@ log::Replay RedisStore::Impl::read_replay(redis::Connection& conn, std::uint64_t
     const redis::NodeConfig& cfg = node.config;
     auto failed = [&](const Reply& r) {
         return log::Replay{
-            {}, false, cfg.label + ": cannot read the history: " +
-                           (r ? std::string(r.text()) : conn.error())};
+            {},
+            false,
+            cfg.label + ": cannot read the history: " + (r ? std::string(r.text()) : conn.error())};
     };
     std::vector<std::string> names = filter.exact;
     if (filter.pattern) {
@@ -269,8 +270,7 @@ std::vector<log::TopicStats> RedisStore::topics(const log::TopicRange& range) co
     while (out.size() < range.limit) {
         const std::size_t want = std::min(range.limit - out.size(), kPage);
         const std::string want_text = std::to_string(want);
-        const std::string_view args[] = {impl_->node.config.prefix, start, range.prefix,
-                                         want_text};
+        const std::string_view args[] = {impl_->node.config.prefix, start, range.prefix, want_text};
         Reply r = conn->eval(Script::topics_page, args);
         if (!r || r.is_error()) {
             spdlog::warn("{}: cannot list the topics: {}", impl_->node.config.label,

@@ -221,14 +221,13 @@ std::vector<Writer::Pending*> Writer::pipeline(const std::vector<Pending*>& item
     const NodeConfig& cfg = node_.config;
     const Retention& r = cfg.retention;
     const std::string limits[] = {std::to_string(r.max_events), std::to_string(r.max_bytes),
-                                  std::to_string(r.max_topics),
-                                  std::to_string(r.max_total_bytes)};
+                                  std::to_string(r.max_topics), std::to_string(r.max_total_bytes)};
     std::vector<std::string_view> args;
     const bool expiring = cutoff.has_value();
     if (expiring) {
         const std::string at = std::to_string(*cutoff);
-        args = {cfg.prefix, cfg.channel, limits[0], limits[1], limits[2], limits[3],
-                at,         kExpireBudget};
+        args = {cfg.prefix, cfg.channel, limits[0], limits[1],
+                limits[2],  limits[3],   at,        kExpireBudget};
         c.send_eval(Script::expire, args);
     }
     auto deadline = started + cfg.timeout;

@@ -27,7 +27,8 @@ using testing::RedisServer;
 // A node: the store is declared first and closed before the hub goes, so that the follower
 // never calls into a destroyed hub.
 struct RedisHub {
-    explicit RedisHub(const std::string& url) : store(options(url)), hub(store, 1, [](unsigned) {}) {}
+    explicit RedisHub(const std::string& url)
+        : store(options(url)), hub(store, 1, [](unsigned) {}) {}
     RedisHub(const RedisHub&) = delete;
     RedisHub& operator=(const RedisHub&) = delete;
     ~RedisHub() { store.close(); }

@@ -65,10 +65,18 @@ public:
     void start() {
         const std::string port = std::to_string(port_);
         const std::string dir = dir_.path().string();
-        std::vector<std::string> args = {"redis-server", "--port",       port,
-                                         "--bind",       "127.0.0.1",    "--save",
-                                         "",             "--dir",        dir,
-                                         "--logfile",    "redis.log",    "--appendonly",
+        std::vector<std::string> args = {"redis-server",
+                                         "--port",
+                                         port,
+                                         "--bind",
+                                         "127.0.0.1",
+                                         "--save",
+                                         "",
+                                         "--dir",
+                                         dir,
+                                         "--logfile",
+                                         "redis.log",
+                                         "--appendonly",
                                          options_.appendonly ? "yes" : "no"};
         if (options_.appendonly) {
             args.insert(args.end(), {"--appendfsync", "always"});
@@ -81,8 +89,7 @@ public:
             argv.push_back(a.data());
         }
         argv.push_back(nullptr);
-        ASSERT_EQ(::posix_spawnp(&pid_, "redis-server", nullptr, nullptr, argv.data(), environ),
-                  0);
+        ASSERT_EQ(::posix_spawnp(&pid_, "redis-server", nullptr, nullptr, argv.data(), environ), 0);
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
         while (command({"PING"}) != "PONG") {
             ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "redis-server did not start";

@@ -162,8 +162,7 @@ struct Node {
 
 // Strictly increasing, each once.
 bool increasing(const std::vector<std::uint64_t>& p) {
-    return std::adjacent_find(p.begin(), p.end(), [](auto a, auto b) { return a >= b; }) ==
-           p.end();
+    return std::adjacent_find(p.begin(), p.end(), [](auto a, auto b) { return a >= b; }) == p.end();
 }
 
 // ---- two nodes ----
@@ -205,7 +204,8 @@ TEST(RedisStore, EveryFieldCrossesNodes) {
     RedisServer redis;
     Node a(options(redis.url()));
     Node b(options(redis.url()));
-    NewEvent in = make({"a", "b\nwith newline", "a"}, std::string("line1\r\nline2\0x", 15), "my:id");
+    NewEvent in =
+        make({"a", "b\nwith newline", "a"}, std::string("line1\r\nline2\0x", 15), "my:id");
     in.type = "update";
     in.is_private = true;
     in.retry_ms = 2500;
@@ -659,8 +659,10 @@ TEST(RedisStore, TopicsPageByNameAfterAndPrefix) {
         add(n.store, {t});
     }
     auto& s = n.store;
-    EXPECT_EQ(names(s.topics()), (std::vector<std::string>{"a/1", "a/2", "b/1", "b/2", "b/3", "c"}));
-    EXPECT_EQ(names(s.topics(log::TopicRange{"", "", 2})), (std::vector<std::string>{"a/1", "a/2"}));
+    EXPECT_EQ(names(s.topics()),
+              (std::vector<std::string>{"a/1", "a/2", "b/1", "b/2", "b/3", "c"}));
+    EXPECT_EQ(names(s.topics(log::TopicRange{"", "", 2})),
+              (std::vector<std::string>{"a/1", "a/2"}));
     EXPECT_EQ(names(s.topics(log::TopicRange{"a/2", "", 2})),
               (std::vector<std::string>{"b/1", "b/2"}));
     EXPECT_EQ(names(s.topics(log::TopicRange{"", "b/", 10})),
@@ -804,9 +806,8 @@ TEST(RedisStore, ARedisThatLostItsDataIsReseededAboveEveryPositionSeen) {
     ASSERT_TRUE(b.recorder.wait_for(10));
     redis.kill();
     redis.restart(); // empty: no persistence
-    ASSERT_TRUE(eventually([&] {
-        return !a.store.trouble().has_value() && !b.store.trouble().has_value();
-    }, 10s));
+    ASSERT_TRUE(eventually(
+        [&] { return !a.store.trouble().has_value() && !b.store.trouble().has_value(); }, 10s));
     auto next = add(b.store, {"t"});
     ASSERT_NE(next, nullptr);
     EXPECT_GT(next->position, 10U);

@@ -94,8 +94,9 @@ TEST(RedisUrl, Refusals) {
 }
 
 TEST(RedisUrl, NoMessageHoldsThePassword) {
-    for (const char* text : {"redis://:hunter2@h:x/1", "redis://u:hunter2@:1", "redis://:hunter2@h:1/z",
-                             "redis://:hunter2@[::1:1", "rediss://:hunter2@h:1"}) {
+    for (const char* text :
+         {"redis://:hunter2@h:x/1", "redis://u:hunter2@:1", "redis://:hunter2@h:1/z",
+          "redis://:hunter2@[::1:1", "rediss://:hunter2@h:1"}) {
         const std::string error = refusal(text);
         EXPECT_EQ(error.find("hunter2"), std::string::npos) << error;
         EXPECT_FALSE(error.empty());
