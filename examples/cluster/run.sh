@@ -68,6 +68,7 @@ REDIS_PID=
 NGINX_PID=
 GENERATOR_PID=
 SLEEP_PID=
+SPAWNED=
 declare -A NODE_PID=() NODE_PORT=([node-a]=$NODE_A_PORT [node-b]=$NODE_B_PORT) RESTART_AT=()
 
 say() {
@@ -194,12 +195,24 @@ wait_ready() {
     done
 }
 
+# spawn COMMAND...: starts COMMAND in the background, in a process group of its own (job
+# control, for that moment only), and sets SPAWNED to its pid. Ctrl-C in a terminal then
+# reaches this script alone, and cleanup stops the children in order. Job control stays
+# off otherwise: with it on, a foreground command such as `sleep` would get the terminal,
+# and with it a Ctrl-C meant for this script.
+spawn() {
+    set -m
+    "$@" &
+    SPAWNED=$!
+    set +m
+}
+
 start_node() {
     local name=$1 port=${NODE_PORT[$1]} pid
-    "$HERALD" serve --host 127.0.0.1 --port "$port" \
+    spawn "$HERALD" serve --host 127.0.0.1 --port "$port" \
         --store "redis://127.0.0.1:$REDIS_PORT" --node-name "$name" "${SERVE_ARGS[@]}" \
-        </dev/null >>"$WORKDIR/$name.log" 2>&1 &
-    pid=$!
+        </dev/null >>"$WORKDIR/$name.log" 2>&1
+    pid=$SPAWNED
     NODE_PID[$name]=$pid
     write_pid "$name" "$pid"
     wait_ready "$name" "$pid" "$WORKDIR/$name.log" http_status "$port" /readyz
@@ -351,9 +364,6 @@ fi
 
 trap cleanup EXIT
 trap 'exit 0' INT TERM
-# Job control gives each child a process group of its own: Ctrl-C in the terminal reaches
-# this script alone, and the cleanup above stops the children in order.
-set -m
 
 WORKDIR=$(mktemp -d "${TMPDIR:-/tmp}/herald-cluster.XXXXXX")
 mkdir "$WORKDIR/tmp" "$WORKDIR/redis"
@@ -371,10 +381,10 @@ fi
 # No config file: every setting is on the command line, so Debian's /etc/redis is not read.
 # (What Redis says before it opens its log file, a bad argument say, goes to the log too.)
 # shellcheck disable=SC2094 # both only append
-"$REDIS_BIN" --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$WORKDIR/redis" \
+spawn "$REDIS_BIN" --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$WORKDIR/redis" \
     --logfile "$WORKDIR/redis.log" --daemonize no "${REDIS_ARGS[@]}" \
-    </dev/null >/dev/null 2>>"$WORKDIR/redis.log" &
-REDIS_PID=$!
+    </dev/null >/dev/null 2>>"$WORKDIR/redis.log"
+REDIS_PID=$SPAWNED
 write_pid redis "$REDIS_PID"
 wait_ready redis-server "$REDIS_PID" "$WORKDIR/redis.log" redis_ping "$REDIS_PORT"
 say "redis-server (pid $REDIS_PID, $REDIS_BIN) on 127.0.0.1:$REDIS_PORT," \
@@ -385,15 +395,15 @@ for name in "${NODES[@]}"; do
     say "$name (pid ${NODE_PID[$name]}) on http://127.0.0.1:${NODE_PORT[$name]}"
 done
 
-"$NGINX_BIN" "${NGINX_ARGS[@]}" </dev/null >>"$WORKDIR/error.log" 2>&1 &
-NGINX_PID=$!
+spawn "$NGINX_BIN" "${NGINX_ARGS[@]}" </dev/null >>"$WORKDIR/error.log" 2>&1
+NGINX_PID=$SPAWNED
 wait_ready nginx "$NGINX_PID" "$WORKDIR/error.log" http_status "$PORT" /healthz
 say "nginx (pid $NGINX_PID, $NGINX_BIN) on http://127.0.0.1:$PORT, balancing over" \
     "${NODES[*]}"
 
 : >"$WORKDIR/generator.log"
-generate </dev/null >/dev/null &
-GENERATOR_PID=$!
+spawn generate </dev/null >/dev/null
+GENERATOR_PID=$SPAWNED
 write_pid generator "$GENERATOR_PID"
 say "generator (pid $GENERATOR_PID) publishing {\"n\":N,\"time\":\"...\"} to topic $TOPIC" \
     "every $INTERVAL s through nginx"

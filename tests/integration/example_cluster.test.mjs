@@ -575,7 +575,7 @@ describe('REDIS_PERSISTENCE', () => {
         });
     }
 
-    test('always: Redis appends every event to its AOF and syncs it before answering', T, async () => {
+    test('always: Redis runs with appendonly yes and appendfsync always; the events are in its AOF', T, async () => {
         const ex = await startExample({ env: { REDIS_PERSISTENCE: 'always', INTERVAL: '0.5' } });
         try {
             assert.match(ex.output(), /persistence: always/);
