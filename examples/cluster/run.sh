@@ -258,7 +258,8 @@ stop_all() {
         [[ -n $pid ]] || continue
         while alive "$pid"; do
             if (($(now_ms) > deadline)); then
-                echo "run.sh: ${kv%%=*} (pid $pid) still running after ${STOP_TIMEOUT_S} s: KILL" >&2
+                echo "run.sh: ${kv%%=*} (pid $pid) still running after" \
+                    "${STOP_TIMEOUT_S} s: KILL" >&2
                 kill -KILL "$pid" 2>/dev/null
                 break
             fi
@@ -433,9 +434,17 @@ EOF
 
 # Until a signal comes (the trap exits and cleanup stops everything), or something exits.
 while true; do
-    alive "$REDIS_PID" || { show_log "$WORKDIR/redis.log"; die "redis-server (pid $REDIS_PID) exited; stopping everything"; }
-    alive "$NGINX_PID" || { show_log "$WORKDIR/error.log"; die "nginx (pid $NGINX_PID) exited; stopping everything"; }
-    alive "$GENERATOR_PID" || die "the generator (pid $GENERATOR_PID) exited; stopping everything"
+    if ! alive "$REDIS_PID"; then
+        show_log "$WORKDIR/redis.log"
+        die "redis-server (pid $REDIS_PID) exited; stopping everything"
+    fi
+    if ! alive "$NGINX_PID"; then
+        show_log "$WORKDIR/error.log"
+        die "nginx (pid $NGINX_PID) exited; stopping everything"
+    fi
+    if ! alive "$GENERATOR_PID"; then
+        die "the generator (pid $GENERATOR_PID) exited; stopping everything"
+    fi
     for name in "${NODES[@]}"; do
         pid=${NODE_PID[$name]}
         if [[ -n $pid ]] && ! alive "$pid"; then
@@ -448,7 +457,8 @@ while true; do
                 say "$msg; restarting $name in $RESTART_DELAY s"
                 RESTART_AT[$name]=$(($(now_ms) + RESTART_DELAY * 1000))
             fi
-        elif [[ -z $pid && -n ${RESTART_AT[$name]:-} ]] && (($(now_ms) >= RESTART_AT[$name])); then
+        elif [[ -z $pid && -n ${RESTART_AT[$name]:-} ]] &&
+            (($(now_ms) >= RESTART_AT[$name])); then
             unset "RESTART_AT[$name]"
             start_node "$name"
             say "$name (pid ${NODE_PID[$name]}) on http://127.0.0.1:${NODE_PORT[$name]} again"
