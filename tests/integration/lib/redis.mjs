@@ -207,9 +207,10 @@ export async function startRedis({ port = 0, dir = null, appendonly = false, pas
         get proc() { return proc; },
         get running() { return proc !== null && proc.exitCode === null && proc.signalCode === null; },
         output: () => out,
-        // The URL a herald node is given: redis://[:PASSWORD@]127.0.0.1:PORT/DB.
+        // The URL a herald node is given: redis://[:PASSWORD@]127.0.0.1:PORT/DB (the
+        // server's password unless another is given; `password: null`: none).
         url(db = 0, { password: pw = password, port: p = thePort } = {}) {
-            const cred = pw !== undefined ? `:${encodeURIComponent(pw)}@` : '';
+            const cred = pw !== undefined && pw !== null ? `:${encodeURIComponent(pw)}@` : '';
             return `redis://${cred}127.0.0.1:${p}/${db}`;
         },
         command: (...a) => redisCommand(thePort, a, auth),
@@ -327,15 +328,16 @@ export async function startProxy(targetPort, { port = 0 } = {}) {
             assert.ok(m === 'refuse' || m === 'blackhole', `unknown cut mode ${m}`);
             mode = m;
             if (m === 'refuse') {
-                if (listening) {
-                    listening = false;
-                    await new Promise((resolve) => server.close(() => resolve()));
-                }
+                // close() stops listening at once but calls back only once every
+                // connection is gone: reset them before waiting.
+                const closed = listening ? new Promise((resolve) => server.close(() => resolve())) : null;
+                listening = false;
                 for (const p of [...pairs]) {
                     p.client.resetAndDestroy();
                     p.upstream?.destroy();
                     pairs.delete(p);
                 }
+                await closed;
             } else {
                 for (const p of pairs) {
                     p.held = true;
@@ -372,15 +374,14 @@ export async function startProxy(targetPort, { port = 0 } = {}) {
         },
         async close() {
             mode = 'refuse';
+            const closed = listening ? new Promise((resolve) => server.close(() => resolve())) : null;
+            listening = false;
             for (const p of [...pairs]) {
                 p.client.destroy();
                 p.upstream?.destroy();
             }
             pairs.clear();
-            if (listening) {
-                listening = false;
-                await new Promise((resolve) => server.close(() => resolve()));
-            }
+            await closed;
         },
     };
     return proxy;
