@@ -9,6 +9,7 @@
 //   everything published meanwhile, in order, before anything newer.
 // - A node killed -9 under load: every acknowledged event, from either node, is replayable
 //   from the survivor, once.
+// - Redis dropping the nodes' connections (CLIENT KILL) under load: nothing missed, nothing twice.
 // - Redis restarted with its AOF (fsync always): no acknowledged event lost, ids never
 //   reused; restarted without persistence: the nodes re-seed the counter above every id seen.
 import { test, describe } from 'node:test';
@@ -307,6 +308,37 @@ describe('cluster faults: one node cut off', () => {
             }
         });
     }
+});
+
+describe('cluster faults: connections dropped by Redis', () => {
+    test('CLIENT KILL of every node connection, again and again under load: streams on both nodes miss nothing, get nothing twice', T, async () => {
+        const redis = await scope.redis();
+        const [A, B] = await twoNodes(redis);
+        const topics = [uniqueTopic('ck1'), uniqueTopic('ck2')];
+        const streams = [await subscribe(A.url, topics), await subscribe(B.url, topics)];
+        try {
+            const load = loadPublishers([A, B], topics, 8);
+            let kills = 0;
+            for (let round = 0; round < 6; round++) {
+                const at = load.acked.length;
+                await waitUntil(() => load.acked.length >= at + 50, { ms: 20000, what: `50 more acknowledged publishes (round ${round})`, describe: () => JSON.stringify(load.statuses) });
+                // Subscriptions (the followers) one round, every connection the next.
+                const type = round % 2 === 0 ? ['TYPE', 'pubsub'] : ['TYPE', 'normal'];
+                kills += await redis.command('CLIENT', 'KILL', ...type, 'SKIPME', 'yes');
+            }
+            await load.stop();
+            console.log(`# ${kills} connections killed; ${load.acked.length} acknowledged, ${load.refused.size} refused, ${load.unanswered.size} unanswered, statuses ${JSON.stringify(load.statuses)}`);
+            assert.ok(kills >= 6, `CLIENT KILL found only ${kills} connections to kill`);
+            await waitReady(A.url, 200, NOTICE_MS);
+            await waitReady(B.url, 200, NOTICE_MS);
+            const acked = [...load.acked].sort(byId);
+            const maybe = new Set([...load.refused, ...load.unanswered]);
+            await assertStreams(streams, acked, 'streams while Redis dropped the connections', { maybe });
+            assertHolds((await history(A, topics)).events, acked, maybe, 'the history on A');
+        } finally {
+            for (const s of streams) s.close();
+        }
+    });
 });
 
 describe('cluster faults: a node killed under load', () => {
