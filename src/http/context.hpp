@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "auth/authenticator.hpp"
+#include "cluster/directory.hpp"
 #include "config/config.hpp"
 #include "http/request.hpp"
 #include "hub/hub.hpp"
@@ -120,6 +121,8 @@ struct Services {
     std::atomic<bool> draining{false};
     // This node's name (cluster.node_name, or HOSTNAME:PORT): X-Herald-Node, /healthz.
     std::string node;
+    // The cluster's other nodes, on a redis:// store; null otherwise.
+    const cluster::Directory* cluster = nullptr;
 };
 
 // Accepts a connection on its worker: the entry point from net to http.

@@ -8,6 +8,8 @@
 #include <mutex>
 
 #include <boost/asio/post.hpp>
+#include <fmt/chrono.h>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "base/clock.hpp"
@@ -315,13 +317,25 @@ Response handle_topics(const Request& request, Services& services, net::WorkerSt
     query.after = request.param("after").value_or("");
     query.prefix = request.param("prefix").value_or("");
     const hub::TopicPage page = services.hub.topics(query);
+    // In a cluster, the streams of the other live nodes that name each topic too.
+    std::vector<std::uint64_t> elsewhere(page.topics.size(), 0);
+    if (services.cluster != nullptr && !page.topics.empty()) {
+        std::vector<std::string> names;
+        names.reserve(page.topics.size());
+        for (const auto& info : page.topics) {
+            names.push_back(info.topic);
+        }
+        elsewhere = services.cluster->others_subscribers(names);
+        elsewhere.resize(page.topics.size(), 0);
+    }
     std::string body = "{\"topics\":[";
     bool first = true;
-    for (const auto& info : page.topics) {
+    for (std::size_t i = 0; i < page.topics.size(); ++i) {
+        const auto& info = page.topics[i];
         body += first ? "" : ",";
         first = false;
         body += "{\"topic\":" + json_quote(info.topic) +
-                ",\"subscribers\":" + std::to_string(info.subscribers) +
+                ",\"subscribers\":" + std::to_string(info.subscribers + elsewhere[i]) +
                 ",\"retained\":" + std::to_string(info.retained) + ",\"lastEventId\":" +
                 (info.last_id.empty() ? std::string("null") : json_quote(info.last_id)) + "}";
     }
@@ -339,6 +353,36 @@ Response handle_metrics(Services& services) {
     Response r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     r.body = services.render_metrics ? services.render_metrics() : std::string();
+    return r;
+}
+
+Response handle_cluster(const Services& services) {
+    std::vector<cluster::NodeFigures> nodes;
+    if (services.cluster != nullptr) {
+        nodes = services.cluster->nodes();
+    } else {
+        cluster::NodeFigures self;
+        self.name = services.node;
+        for (const WorkerContext* w : services.workers) {
+            self.connections += w->stats.connections_open.load(std::memory_order_relaxed);
+        }
+        self.subscribers =
+            static_cast<std::uint64_t>(std::max<std::int64_t>(services.hub.subscribers(), 0));
+        self.last_seen_ms = base::unix_ms();
+        nodes.push_back(std::move(self));
+    }
+    std::string body = "{\"nodes\":[";
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+        const auto& n = nodes[i];
+        body += i == 0 ? "" : ",";
+        body += "{\"name\":" + json_quote(n.name) +
+                ",\"connections\":" + std::to_string(n.connections) +
+                ",\"subscribers\":" + std::to_string(n.subscribers) +
+                ",\"lastSeen\":" + json_quote(fmt::format("{:%FT%T}Z", fmt::gmtime(n.last_seen_ms / 1000))) + "}";
+    }
+    body += "]}\n";
+    Response r;
+    r.body = std::move(body);
     return r;
 }
 

@@ -50,6 +50,9 @@ parse_subscription(const Request& request, std::size_t max_topics, net::WorkerSt
 [[nodiscard]] Response handle_topics(const Request& request, Services& services,
                                      net::WorkerStats& stats);
 [[nodiscard]] Response handle_metrics(Services& services);
+// GET /cluster (admin): {"nodes": [{"name", "connections", "subscribers", "lastSeen"}]}, the
+// live nodes by name; on a single-node store, this node alone.
+[[nodiscard]] Response handle_cluster(const Services& services);
 [[nodiscard]] Response handle_healthz(const Services& services);
 [[nodiscard]] Response handle_readyz(Services& services);
 

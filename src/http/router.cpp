@@ -181,7 +181,8 @@ void route(Exchange& exchange, Request& request, const auth::PrincipalPtr& who_p
         }
         return;
     }
-    if (path == "/status" || path == "/topics" || path == "/metrics" || path == "/") {
+    if (path == "/status" || path == "/topics" || path == "/cluster" || path == "/metrics" ||
+        path == "/") {
         if (!get) {
             answer(exchange, request, not_allowed(exchange, request, "GET, HEAD"));
             return;
@@ -201,6 +202,8 @@ void route(Exchange& exchange, Request& request, const auth::PrincipalPtr& who_p
             });
         } else if (path == "/topics") {
             answer(exchange, request, handle_topics(request, services, stats));
+        } else if (path == "/cluster") {
+            answer(exchange, request, handle_cluster(services));
         } else if (path == "/metrics") {
             answer(exchange, request, handle_metrics(services));
         } else if (auto page = serve_static(services.config.server.static_dir, path)) {

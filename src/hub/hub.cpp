@@ -297,6 +297,9 @@ Hub::~Hub() {
 void Hub::add_interest(unsigned worker, const Interest& interest) {
     const bool has_patterns = !interest.patterns.empty();
     for (const auto& topic : interest.exact) {
+        if (tracking_counts_) {
+            changed_topics_.insert(topic);
+        }
         Interested& entry = exact_[topic];
         if (entry.counts.empty()) {
             entry.counts.assign(shards_.size(), 0);
@@ -319,6 +322,9 @@ void Hub::add_interest(unsigned worker, const Interest& interest) {
 void Hub::remove_interest(unsigned worker, const Interest& interest) {
     const bool has_patterns = !interest.patterns.empty();
     for (const auto& topic : interest.exact) {
+        if (tracking_counts_) {
+            changed_topics_.insert(topic);
+        }
         auto it = exact_.find(topic);
         if (it == exact_.end()) {
             continue;
@@ -453,17 +459,39 @@ void Hub::fan_out(const log::EventPtr& ev) {
     }
 }
 
-void Hub::announce_connections() {
+void Hub::announce_connections(std::uint64_t elsewhere) {
     const std::uint64_t changes = comings_and_goings_.load(std::memory_order_relaxed);
     const std::int64_t count = subscribers_.load(std::memory_order_relaxed);
     {
         std::lock_guard lock(mu_);
-        if (changes == announced_) {
+        if (changes == announced_ && elsewhere == announced_elsewhere_) {
             return;
         }
         announced_ = changes;
+        announced_elsewhere_ = elsewhere;
     }
-    publish_system(kConnectionsTopic, "{\"count\":" + std::to_string(count) + "}");
+    const auto total = static_cast<std::uint64_t>(std::max<std::int64_t>(count, 0)) + elsewhere;
+    publish_system(kConnectionsTopic, "{\"count\":" + std::to_string(total) + "}");
+}
+
+std::vector<std::pair<std::string, std::uint32_t>> Hub::changed_counts(bool all) {
+    std::lock_guard lock(mu_);
+    tracking_counts_ = true;
+    std::vector<std::pair<std::string, std::uint32_t>> out;
+    if (all) {
+        out.reserve(exact_.size());
+        for (const auto& [topic, entry] : exact_) {
+            out.emplace_back(topic, entry.total);
+        }
+    } else {
+        out.reserve(changed_topics_.size());
+        for (const auto& topic : changed_topics_) {
+            const auto it = exact_.find(topic);
+            out.emplace_back(topic, it == exact_.end() ? 0 : it->second.total);
+        }
+    }
+    changed_topics_.clear();
+    return out;
 }
 
 // The hub's own events are each node's own: not in the log (never replayed, never sent to

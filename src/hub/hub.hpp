@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -149,8 +150,14 @@ public:
 
     // Any thread. Publishes {"count": N} on $sys/connections if any subscriber came or went
     // since the last call (even if the count is back where it was: a new watcher always
-    // learns the count).
-    void announce_connections();
+    // learns the count), or if `elsewhere` (the subscribers of the cluster's other nodes)
+    // changed. N counts this hub's subscribers and `elsewhere`.
+    void announce_connections(std::uint64_t elsewhere = 0);
+    // Any thread. The topics whose number of subscribers naming them changed since the
+    // last call, with that number now (0: nobody names it any longer); all followed topics
+    // when `all`. What a cluster node reports to the others for /topics. Counts are kept
+    // from the first call on.
+    [[nodiscard]] std::vector<std::pair<std::string, std::uint32_t>> changed_counts(bool all);
     // Any thread. Publishes `data` on a system topic ($sys/...): not counted as published
     // or delivered, since those figures are the users' events.
     void publish_system(std::string_view topic, std::string data);
@@ -241,6 +248,11 @@ private:
     std::atomic<std::int64_t> subscribers_{0};
     std::atomic<std::uint64_t> comings_and_goings_{0};
     std::uint64_t announced_ = 0; // under mu_: comings_and_goings_ when last published
+    std::uint64_t announced_elsewhere_ = 0; // under mu_: `elsewhere` when last published
+    // Under mu_: whether changed_counts() was ever called, and the topics whose count
+    // changed since its last call.
+    bool tracking_counts_ = false;
+    std::set<std::string, std::less<>> changed_topics_;
     std::atomic<std::uint64_t> published_{0};
     std::atomic<std::uint64_t> replayed_{0};
 };

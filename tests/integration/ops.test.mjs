@@ -48,6 +48,16 @@ describe('ops', () => {
         }
     });
 
+    test('/cluster lists this node alone on a single-node store', T, async () => {
+        const body = await getJson(base, '/cluster');
+        assert.equal(body.nodes.length, 1, JSON.stringify(body));
+        const [self] = body.nodes;
+        assert.equal(self.name, `${os.hostname()}:${h.port}`);
+        assert.ok(Number.isInteger(self.connections) && self.connections >= 1, JSON.stringify(self));
+        assert.ok(Number.isInteger(self.subscribers), JSON.stringify(self));
+        assert.match(self.lastSeen, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    });
+
     test('/ redirects to /dashboard/', T, async () => {
         const r = await request(`${base}/`);
         assert.ok([302, 307, 308].includes(r.status), `GET / answered ${r.status}`);

@@ -1,7 +1,8 @@
 // The SQLite event log. Three parties share it:
 // - publishers, under append_mu: append() assigns positions and ids and queues the event;
 //   readers (replay(), position_of()) use the in-memory cache (which locks itself) and
-//   the reader connection, under reader_mu;
+//   two reader connections, one for replays (under reader_mu), one for id lookups (under
+//   ids_mu);
 // - the writer thread: owns the writer connection and the authoritative per-topic
 //   counters, runs one transaction per batch (inserts, retention, bookkeeping), then adds
 //   the committed events to the cache, hands them to the listener and answers their
@@ -176,11 +177,15 @@ struct SqliteStore::Impl {
     // The newest event committed and handed to the listener.
     std::atomic<std::uint64_t> committed{0};
     std::optional<MemoryStore> cache; // locks itself; made once the positions are known
-    // The reader connection, under reader_mu (taken after append_mu, never before).
+    // The reader connection for replays, under reader_mu; a second one for id lookups,
+    // under ids_mu (taken after append_mu, never before), so that a publish with its own
+    // id never waits for a long replay.
     mutable std::mutex reader_mu;
     mutable sql::Db reader;
-    mutable sql::Stmt find_id;
     mutable sql::Stmt read_topic;
+    mutable std::mutex ids_mu;
+    mutable sql::Db id_reader;
+    mutable sql::Stmt find_id;
     mutable std::atomic<std::uint64_t> memory_replays{0};
     mutable std::atomic<std::uint64_t> disk_replays{0};
     std::atomic<std::uint64_t> transactions{0};
@@ -355,7 +360,10 @@ void SqliteStore::Impl::open() {
         prepare_writer();
         reader = sql::Db(options.path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX);
         reader.exec("PRAGMA busy_timeout = 5000");
-        find_id = sql::Stmt(reader, "SELECT pos FROM history WHERE id = ?1 AND pos <= ?2 LIMIT 1");
+        id_reader = sql::Db(options.path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX);
+        id_reader.exec("PRAGMA busy_timeout = 5000");
+        find_id =
+            sql::Stmt(id_reader, "SELECT pos FROM history WHERE id = ?1 AND pos <= ?2 LIMIT 1");
         read_topic = sql::Stmt(reader, "SELECT pos, id, type, data, private, retry, "
                                        "published_ms, topics FROM history "
                                        "WHERE topic_id = ?1 AND pos > ?2 AND pos <= ?3 "
@@ -943,10 +951,13 @@ log::Replay SqliteStore::Impl::disk_replay(std::uint64_t after, std::uint64_t up
     std::sort(covered.begin(), covered.end());
     covered.erase(std::unique(covered.begin(), covered.end()), covered.end());
     std::map<std::uint64_t, log::EventPtr> merged;
+    // Positions are below 2^63 (SQLite integers are signed): a bound above, such as ~0 for
+    // "every position", must not wrap to a negative one, which would select nothing.
+    constexpr auto kMaxSql = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
     std::lock_guard lock(reader_mu);
     for (const auto& [id, name] : covered) {
         sql::Resetting guard(read_topic);
-        read_topic.bind(1, id).bind(2, after).bind(3, upto);
+        read_topic.bind(1, id).bind(2, std::min(after, kMaxSql)).bind(3, std::min(upto, kMaxSql));
         while (read_topic.step()) {
             const auto pos = static_cast<std::uint64_t>(read_topic.integer(0));
             if (!merged.contains(pos)) {
@@ -969,7 +980,10 @@ SqliteStore::SqliteStore(SqliteOptions options)
         impl_->open();
     } catch (...) {
         if (impl_->lock_fd >= 0) {
+            impl_->find_id = sql::Stmt();
+            impl_->read_topic = sql::Stmt();
             impl_->reader.close();
+            impl_->id_reader.close();
             impl_->writer.close();
             ::close(impl_->lock_fd);
             impl_->lock_fd = -1;
@@ -997,6 +1011,7 @@ SqliteStore::~SqliteStore() {
     impl_->delete_upto = sql::Stmt();
     impl_->set_meta = sql::Stmt();
     impl_->reader.close();
+    impl_->id_reader.close();
     impl_->writer.close();
     if (impl_->lock_fd >= 0) {
         ::close(impl_->lock_fd);
@@ -1043,7 +1058,7 @@ void SqliteStore::append(log::NewEvent&& event, log::AppendDone done) {
             return refuse(log::AppendError::duplicate_id, {});
         }
         try {
-            std::lock_guard reading(s.reader_mu);
+            std::lock_guard reading(s.ids_mu);
             sql::Resetting guard(s.find_id);
             if (s.find_id.bind_text(1, id).bind(2, s.committed.load()).step()) {
                 lock.unlock();
@@ -1079,7 +1094,7 @@ std::optional<std::uint64_t> SqliteStore::position_of(std::string_view id) const
         return pos;
     }
     try {
-        std::lock_guard lock(s.reader_mu);
+        std::lock_guard lock(s.ids_mu);
         sql::Resetting guard(s.find_id);
         if (s.find_id.bind_text(1, id).bind(2, s.committed.load()).step()) {
             return static_cast<std::uint64_t>(s.find_id.integer(0));

@@ -1188,6 +1188,40 @@ TEST(HubThreads, ResumingSubscribersSeeEveryEventOnceInOrderFourWorkers) {
 }
 
 
+
+// ---- what a cluster node reports ----
+
+TEST_F(HubTest, ChangedCountsGiveEveryTopicFirstThenOnlyWhatMoved) {
+    Recorder a1, a2, b, star;
+    (void)subscribe(0, a1, {"a"});
+    (void)subscribe(1, a2, {"a", "*"});
+    (void)subscribe(2, b, {"b"});
+    (void)subscribe(0, star, {"*"});
+    using Counts = std::vector<std::pair<std::string, std::uint32_t>>;
+    // The first call: every topic named, with every stream naming it (patterns or not).
+    EXPECT_EQ(hub_.changed_counts(true), (Counts{{"a", 2}, {"b", 1}}));
+    EXPECT_TRUE(hub_.changed_counts(false).empty());
+
+    hub_.shard(2).unsubscribe(b);
+    Recorder c;
+    (void)subscribe(1, c, {"c"});
+    EXPECT_EQ(hub_.changed_counts(false), (Counts{{"b", 0}, {"c", 1}}));
+    EXPECT_TRUE(hub_.changed_counts(false).empty());
+}
+
+TEST_F(HubTest, ConnectionsCountTheOtherNodesToo) {
+    Recorder watcher;
+    (void)subscribe(0, watcher, {std::string(kConnectionsTopic)});
+    hub_.announce_connections(5);
+    drain();
+    EXPECT_EQ(watcher.data, Strings{R"({"count":6})"});
+    // Nothing moved here, but the other nodes' count did: announced again.
+    hub_.announce_connections(5);
+    hub_.announce_connections(7);
+    drain();
+    EXPECT_EQ(watcher.data, (Strings{R"({"count":6})", R"({"count":8})"}));
+}
+
 // ---- a log that hands events over late (a cluster node whose messages lag) ----
 
 // Appends go to a memory store at once (the history, as Redis would hold it), but reach the

@@ -1,7 +1,7 @@
-// Tests for the SQLite event log used directly: the test thread plays the hub (it settles
-// each commit the writer reports), covering group commit, what settling makes visible,
-// reopening, publisher ids, retention on disk, replays from memory or from the database,
-// refusals at open, and close().
+// Tests for the SQLite event log used directly: the test plays the hub (the store's
+// listener records each batch the writer settles), covering group commit, when events
+// become visible, reopening, publisher ids, retention on disk, replays from memory or from
+// the database (bounded by `upto`), failed transactions, refusals at open, and close().
 #include "store/sqlite/sqlite_store.hpp"
 
 #include <gtest/gtest.h>
@@ -19,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <sqlite3.h>
 #include <string>
 #include <string_view>
@@ -44,6 +45,8 @@ using log::TopicFilter;
 // How long the writer may take for anything a test waits on; far beyond what it needs.
 constexpr auto kWait = 20s;
 constexpr Retention kLarge{100000, 1000000000, 0};
+// Every position, for replays that are not bounded by a hub's hand-off.
+constexpr std::uint64_t kAll = ~std::uint64_t{0};
 
 using testing::TempDir;
 
@@ -55,97 +58,176 @@ NewEvent make(std::vector<std::string> topics, std::string data = "x", std::stri
     return ev;
 }
 
-// A SqliteStore without a hub. The commit handler only records what the writer reports;
-// the test thread takes the commits and settles them, as the hub does under its lock. The
-// handler can also be held, which keeps the writer inside it so that appends pile up.
-class Harness {
+// The answer to one append, which the store gives through its `done` callback: before
+// append() returns (a refusal) or later, on the writer thread, once the transaction ended.
+class Pending {
+public:
+    void answer(log::AppendResult result) {
+        {
+            std::lock_guard lock(mu_);
+            ++answers_;
+            if (!result_) {
+                result_ = std::move(result);
+            }
+        }
+        cv_.notify_all();
+    }
+    // Whether the answer came, without waiting.
+    [[nodiscard]] bool answered() const {
+        std::lock_guard lock(mu_);
+        return result_.has_value();
+    }
+    // How many times `done` ran (must be once).
+    [[nodiscard]] int answers() const {
+        std::lock_guard lock(mu_);
+        return answers_;
+    }
+    // The answer, waiting for it for a bounded time; a failure (reported as `unavailable`)
+    // if none comes.
+    log::AppendResult wait() {
+        std::unique_lock lock(mu_);
+        waited_ = true;
+        if (!cv_.wait_for(lock, kWait, [this] { return result_.has_value(); })) {
+            ADD_FAILURE() << "no answer came to an append";
+            return {nullptr, AppendError::unavailable, "no answer came"};
+        }
+        return *result_;
+    }
+    // The event, which must have been accepted.
+    EventPtr event() {
+        auto r = wait();
+        EXPECT_EQ(r.error, AppendError::none) << r.reason;
+        return r.event;
+    }
+    [[nodiscard]] bool waited() const {
+        std::lock_guard lock(mu_);
+        return waited_;
+    }
+
+private:
+    mutable std::mutex mu_;
+    std::condition_variable cv_;
+    std::optional<log::AppendResult> result_;
+    int answers_ = 0;
+    bool waited_ = false;
+};
+using PendingPtr = std::shared_ptr<Pending>;
+
+// The events of appends that must all have been accepted, in the order given.
+std::vector<EventPtr> events_of(const std::vector<PendingPtr>& pending) {
+    std::vector<EventPtr> out;
+    for (const auto& p : pending) {
+        out.push_back(p->event());
+    }
+    return out;
+}
+
+// One call of the listener: the events of one transaction, settled.
+struct Commit {
+    std::vector<EventPtr> events;
+};
+
+// A SqliteStore without a hub: the test's listener records each batch the writer settles.
+// The listener can also be held, which keeps the writer inside settled() (the events of
+// that batch committed, their appends not yet answered) so that appends pile up.
+class Harness final : public log::LogListener {
 public:
     explicit Harness(SqliteOptions options) : store_(std::move(options)) {
-        store_.on_commit([this](log::Commit&& commit) { record(std::move(commit)); });
+        store_.set_listener(this);
     }
     Harness(const Harness&) = delete;
     Harness& operator=(const Harness&) = delete;
-    ~Harness() {
+    ~Harness() override {
         release();
         store_.close();
+        // Every `done` runs once.
+        for (const auto& p : pending_) {
+            EXPECT_EQ(p->answers(), 1);
+        }
     }
 
     SqliteStore* operator->() { return &store_; }
     SqliteStore& store() { return store_; }
 
-    log::AppendResult append(NewEvent ev) {
-        auto res = store_.append(std::move(ev));
-        if (res.error == AppendError::none) {
-            ++queued_;
-        }
-        return res;
+    // Appends without waiting for the answer.
+    PendingPtr append(NewEvent ev) {
+        auto p = std::make_shared<Pending>();
+        store_.append(std::move(ev), [p](log::AppendResult r) { p->answer(std::move(r)); });
+        pending_.push_back(p);
+        return p;
+    }
+    // Appends and waits for the answer.
+    log::AppendResult append_now(NewEvent ev) { return append(std::move(ev))->wait(); }
+    // Appends what the store must refuse, and expects the answer before append() returns
+    // (as a duplicate id or a closed store are answered).
+    log::AppendResult refused(NewEvent ev) {
+        auto p = append(std::move(ev));
+        EXPECT_TRUE(p->answered()) << "a refusal was not answered before append() returned";
+        auto r = p->wait();
+        EXPECT_NE(r.error, AppendError::none);
+        return r;
     }
 
-    // Appends and expects success.
+    // Appends, waits until the event is settled, and expects success.
     EventPtr add(std::vector<std::string> topics, std::string data = "x", std::string id = {}) {
-        auto res = append(make(std::move(topics), std::move(data), std::move(id)));
+        auto res = append_now(make(std::move(topics), std::move(data), std::move(id)));
         EXPECT_EQ(res.error, AppendError::none) << res.reason;
         EXPECT_NE(res.event, nullptr);
         return res.event;
     }
 
-    // The next commit the writer reports; nothing (and a failure) if none comes in time.
-    std::optional<log::Commit> next_commit() {
+    // The next batch the listener got (taken); nothing (and a failure) if none comes in time.
+    std::optional<Commit> next_commit() {
         std::unique_lock lock(mu_);
         if (!cv_.wait_for(lock, kWait, [this] { return !commits_.empty(); })) {
             ADD_FAILURE() << "no commit came";
             return std::nullopt;
         }
-        log::Commit c = std::move(commits_.front());
+        Commit c = std::move(commits_.front());
         commits_.pop_front();
         return c;
     }
 
-    // Commits holding `events` events, taken without settling them.
-    std::vector<log::Commit> collect(std::size_t events) {
-        std::vector<log::Commit> out;
-        std::size_t got = 0;
-        while (got < events) {
-            auto c = next_commit();
-            if (!c) {
-                break;
+    // Waits for the answer of everything appended so far (each must be accepted, unless
+    // the test looked at the answer itself), then takes the batches the listener got.
+    std::vector<Commit> settle_all() {
+        for (const auto& p : pending_) {
+            const bool checked = p->waited();
+            auto r = p->wait();
+            if (!checked) {
+                EXPECT_EQ(r.error, AppendError::none) << r.reason;
             }
-            got += c->events.size();
-            out.push_back(std::move(*c));
         }
-        EXPECT_EQ(got, events);
-        queued_ -= std::min(queued_, got);
-        return out;
+        return ready();
     }
 
-    // Waits for the commits of everything appended so far and settles them in order.
-    std::vector<log::Commit> settle_all() {
-        auto commits = collect(queued_);
-        for (const auto& c : commits) {
-            EXPECT_EQ(c.error, AppendError::none) << c.reason;
-            store_.settle(c);
-        }
-        return commits;
-    }
-
-    // The commits already reported, without waiting.
-    std::vector<log::Commit> ready() {
+    // The batches the listener got so far (taken), without waiting.
+    std::vector<Commit> ready() {
         std::lock_guard lock(mu_);
-        std::vector<log::Commit> out(std::make_move_iterator(commits_.begin()),
-                                     std::make_move_iterator(commits_.end()));
+        std::vector<Commit> out(std::make_move_iterator(commits_.begin()),
+                                std::make_move_iterator(commits_.end()));
         commits_.clear();
         return out;
     }
 
-    // From now on the handler keeps the writer until release().
+    // From now on settled() keeps the writer until step() or release().
     void hold() {
         std::lock_guard lock(mu_);
         hold_ = true;
+        passed_ = entered_;
     }
-    // True once the writer waits in the handler.
+    // True once the writer waits in settled() (and has not been let go).
     bool wait_held() {
         std::unique_lock lock(mu_);
-        return cv_.wait_for(lock, kWait, [this] { return holding_; });
+        return cv_.wait_for(lock, kWait, [this] { return entered_ > passed_; });
+    }
+    // Lets the writer out of the settled() it waits in; the next one holds it again.
+    void step() {
+        {
+            std::lock_guard lock(mu_);
+            passed_ = entered_;
+        }
+        cv_.notify_all();
     }
     void release() {
         {
@@ -156,25 +238,26 @@ public:
     }
 
 private:
-    void record(log::Commit&& commit) {
+    void settled(std::span<const EventPtr> events) override {
         std::unique_lock lock(mu_);
-        commits_.push_back(std::move(commit));
+        commits_.push_back(Commit{std::vector<EventPtr>(events.begin(), events.end())});
         cv_.notify_all();
         if (hold_) {
-            holding_ = true;
+            const std::uint64_t me = ++entered_;
             cv_.notify_all();
-            cv_.wait(lock, [this] { return !hold_; });
-            holding_ = false;
+            cv_.wait(lock, [&] { return !hold_ || passed_ >= me; });
         }
     }
+    void lost(std::uint64_t /*position*/) override { ADD_FAILURE() << "a local store lost events"; }
 
     std::mutex mu_;
     std::condition_variable cv_;
-    std::deque<log::Commit> commits_;
+    std::deque<Commit> commits_;
     bool hold_ = false;
-    bool holding_ = false;
-    std::size_t queued_ = 0; // appended, and not yet taken from a commit
-    // Last: its writer, which calls record(), stops before the members above go.
+    std::uint64_t entered_ = 0; // holds begun
+    std::uint64_t passed_ = 0;  // holds ended
+    std::vector<PendingPtr> pending_;
+    // Last: its writer, which calls settled(), stops before the members above go.
     SqliteStore store_;
 };
 
@@ -206,7 +289,7 @@ std::vector<std::uint64_t> positions(const std::vector<EventPtr>& events) {
     return out;
 }
 
-std::vector<EventPtr> events_of(const std::vector<log::Commit>& commits) {
+std::vector<EventPtr> events_of(const std::vector<Commit>& commits) {
     std::vector<EventPtr> out;
     for (const auto& c : commits) {
         out.insert(out.end(), c.events.begin(), c.events.end());
@@ -315,72 +398,99 @@ INSTANTIATE_TEST_SUITE_P(Sqlite, SqliteCacheTest, ::testing::Values(0, 3, 1000),
 
 // ---- appending and settling ----
 
-TEST_P(SqliteCacheTest, NothingIsVisibleUntilSettled) {
+// An event is visible (position_of, replay, last_position) once its transaction has
+// committed: already while the listener holds it, before its append is answered. Events
+// still queued are not.
+TEST_P(SqliteCacheTest, VisibleOnceCommittedBeforeTheListenerReturns) {
     auto h = open(cached());
     const std::uint64_t start = (*h)->last_position();
     EXPECT_FALSE((*h)->trouble().has_value());
 
-    auto first = h->add({"a"}, "first");
-    ASSERT_NE(first, nullptr);
+    // The writer stays in the listener with the first event's batch.
+    h->hold();
+    auto first_append = h->append(make({"a"}, "first"));
+    ASSERT_TRUE(h->wait_held());
+    auto c1 = h->next_commit();
+    ASSERT_TRUE(c1.has_value());
+    ASSERT_EQ(c1->events.size(), 1U);
+    const EventPtr first = c1->events[0];
     EXPECT_GT(first->position, start);
     EXPECT_EQ(first->id, std::to_string(first->position));
-    EXPECT_EQ((*h)->last_position(), start);
-    EXPECT_EQ((*h)->position_of(first->id), std::nullopt);
-    EXPECT_TRUE((*h)->replay(0, kAll, exact({"a"})).events.empty());
-    EXPECT_TRUE((*h)->replay(0, kAll, everything()).events.empty());
-
-    h->settle_all();
+    // The listener has it before the publisher is answered...
+    EXPECT_FALSE(first_append->answered());
+    // ... and it is visible on every path already.
     EXPECT_EQ((*h)->last_position(), first->position);
     EXPECT_EQ((*h)->position_of(first->id), first->position);
     expect_same((*h)->replay(0, kAll, exact({"a"})).events, {first});
+    expect_same((*h)->replay(start, first->position, everything()).events, {first});
 
-    // Committed by the writer but not yet settled: still invisible, on every path.
-    std::vector<EventPtr> more;
+    // Queued while the writer is held: not committed, so invisible on every path.
+    std::vector<PendingPtr> more;
     for (int i = 0; i < 10; ++i) {
-        more.push_back(h->add({i % 2 == 0 ? "a" : "b"}, "more" + std::to_string(i)));
-        ASSERT_NE(more.back(), nullptr);
-        EXPECT_EQ(more.back()->position, first->position + 1 + static_cast<std::uint64_t>(i));
-        EXPECT_EQ(more.back()->id, std::to_string(more.back()->position));
+        more.push_back(h->append(make({i % 2 == 0 ? "a" : "b"}, "more" + std::to_string(i))));
     }
-    auto commits = h->collect(more.size());
-    expect_same(events_of(commits), more);
+    auto queued_id = [&](int i) {
+        return std::to_string(first->position + 1 + static_cast<std::uint64_t>(i));
+    };
     EXPECT_EQ((*h)->last_position(), first->position);
-    for (const auto& ev : more) {
-        EXPECT_EQ((*h)->position_of(ev->id), std::nullopt) << ev->id;
+    for (int i = 0; i < 10; ++i) {
+        EXPECT_FALSE(more[static_cast<std::size_t>(i)]->answered());
+        EXPECT_EQ((*h)->position_of(queued_id(i)), std::nullopt) << queued_id(i);
     }
     expect_same((*h)->replay(0, kAll, exact({"a", "b"})).events, {first});
     expect_same((*h)->replay(0, kAll, everything()).events, {first});
     EXPECT_TRUE((*h)->replay(first->position, kAll, exact({"a", "b"})).events.empty());
     EXPECT_TRUE((*h)->replay(0, kAll, exact({"b"})).events.empty());
 
-    for (const auto& c : commits) {
-        ASSERT_EQ(c.error, AppendError::none);
-        (*h)->settle(c);
+    // The writer goes on: the first is answered after the listener returned; the ten go
+    // in one transaction, and the listener holds the writer with them.
+    h->step();
+    ASSERT_TRUE(h->wait_held());
+    auto first_result = first_append->wait();
+    ASSERT_EQ(first_result.error, AppendError::none);
+    EXPECT_EQ(first_result.event, first);
+    auto c2 = h->next_commit();
+    ASSERT_TRUE(c2.has_value());
+    ASSERT_EQ(c2->events.size(), more.size());
+    expect_contiguous(c2->events);
+    EXPECT_EQ(c2->events.front()->position, first->position + 1);
+    for (std::size_t i = 0; i < more.size(); ++i) {
+        EXPECT_FALSE(more[i]->answered()) << i; // the listener gets them first
+        EXPECT_EQ(c2->events[i]->id, std::to_string(c2->events[i]->position));
     }
-    EXPECT_EQ((*h)->last_position(), more.back()->position);
-    for (const auto& ev : more) {
+    // Committed, in the listener's hands: visible.
+    EXPECT_EQ((*h)->last_position(), c2->events.back()->position);
+    for (const auto& ev : c2->events) {
         EXPECT_EQ((*h)->position_of(ev->id), ev->position) << ev->id;
     }
     std::vector<EventPtr> all{first};
-    all.insert(all.end(), more.begin(), more.end());
+    all.insert(all.end(), c2->events.begin(), c2->events.end());
     auto r = (*h)->replay(0, kAll, exact({"a", "b"}));
     expect_same(r.events, all);
     EXPECT_FALSE(r.gap);
-    expect_same((*h)->replay(first->position, kAll, everything()).events, more);
+    expect_same((*h)->replay(first->position, kAll, everything()).events, c2->events);
+
+    h->release();
+    h->settle_all();
+    // The answers are the events the listener got.
+    expect_same(events_of(more), c2->events);
+    for (std::size_t i = 0; i < more.size(); ++i) {
+        EXPECT_EQ(more[i]->event(), c2->events[i]);
+    }
     EXPECT_FALSE((*h)->trouble().has_value());
 }
 
 TEST_F(SqliteStoreTest, GroupCommitTakesEverythingQueuedMeanwhile) {
     auto h = open(options());
     h->hold();
-    auto first = h->add({"a"}, "0");
-    ASSERT_TRUE(h->wait_held()); // the writer is inside the handler with the first commit
-    std::vector<EventPtr> appended{first};
+    std::vector<PendingPtr> pending{h->append(make({"a"}, "0"))};
+    ASSERT_TRUE(h->wait_held()); // the writer is inside the listener with the first commit
     for (int i = 1; i < 200; ++i) {
-        appended.push_back(h->add({i % 3 == 0 ? "b" : "a"}, std::to_string(i)));
+        pending.push_back(h->append(make({i % 3 == 0 ? "b" : "a"}, std::to_string(i))));
     }
     h->release();
     auto commits = h->settle_all();
+    const auto appended = events_of(pending);
     ASSERT_EQ(commits.size(), 2U);
     EXPECT_EQ(commits[0].events.size(), 1U);
     EXPECT_EQ(commits[1].events.size(), 199U);
@@ -390,17 +500,182 @@ TEST_F(SqliteStoreTest, GroupCommitTakesEverythingQueuedMeanwhile) {
     EXPECT_EQ((*h)->last_position(), appended.back()->position);
 }
 
+// ---- replays stop at `upto` ----
+
+// The events of `all` with after < position <= upto.
+std::vector<EventPtr> between(const std::vector<EventPtr>& all, std::uint64_t after,
+                              std::uint64_t upto) {
+    std::vector<EventPtr> out;
+    std::copy_if(all.begin(), all.end(), std::back_inserter(out), [&](const EventPtr& ev) {
+        return ev->position > after && ev->position <= upto;
+    });
+    return out;
+}
+
+// A replay never returns an event after `upto`, whether memory or the database answers
+// (with no cache, a tiny one and a big one), and whatever the filter.
+TEST_P(SqliteCacheTest, ReplayNeverGoesPastUpto) {
+    auto h = open(cached());
+    std::vector<EventPtr> all;
+    for (int i = 0; i < 12; ++i) {
+        all.push_back(h->add({i % 3 == 2 ? "b" : "a"}, std::to_string(i)));
+    }
+    std::vector<EventPtr> on_a;
+    std::copy_if(all.begin(), all.end(), std::back_inserter(on_a),
+                 [](const EventPtr& ev) { return ev->topics.front() == "a"; });
+    std::vector<std::uint64_t> uptos{0, all.front()->position - 1, kAll};
+    for (const auto& ev : all) {
+        uptos.push_back(ev->position);
+    }
+    for (const std::uint64_t after : {std::uint64_t{0}, all[3]->position, all[9]->position}) {
+        for (const std::uint64_t upto : uptos) {
+            SCOPED_TRACE("after " + std::to_string(after) + " upto " + std::to_string(upto));
+            auto r = (*h)->replay(after, upto, exact({"a", "b"}));
+            EXPECT_FALSE(r.gap);
+            expect_same(r.events, between(all, after, upto));
+            expect_same((*h)->replay(after, upto, everything()).events, between(all, after, upto));
+            expect_same((*h)->replay(after, upto, exact({"a"})).events, between(on_a, after, upto));
+        }
+    }
+}
+
+// Both paths explicitly: memory holds the newest three events of "a", the database all.
+TEST_F(SqliteStoreTest, ReplayUptoFromMemoryAndFromDisk) {
+    auto h = open(options(kLarge, 3));
+    std::vector<EventPtr> a;
+    for (int i = 0; i < 10; ++i) {
+        a.push_back(h->add({"a"}, std::to_string(i)));
+    }
+    const auto mem = (*h)->memory_replays();
+    const auto disk = (*h)->disk_replays();
+    // From memory: a resume from a[6] with the hand-off at a[8].
+    expect_same((*h)->replay(a[6]->position, a[8]->position, exact({"a"})).events, {a[7], a[8]});
+    EXPECT_TRUE((*h)->replay(a[6]->position, a[6]->position, exact({"a"})).events.empty());
+    EXPECT_EQ((*h)->memory_replays(), mem + 2);
+    EXPECT_EQ((*h)->disk_replays(), disk);
+    // From the database: a resume from the start, cut at a[4], and at a[8].
+    expect_same((*h)->replay(0, a[4]->position, exact({"a"})).events,
+                {a[0], a[1], a[2], a[3], a[4]});
+    expect_same((*h)->replay(a[1]->position, a[8]->position, everything()).events,
+                std::vector<EventPtr>(a.begin() + 2, a.begin() + 9));
+    EXPECT_TRUE((*h)->replay(a[1]->position, a[0]->position, exact({"a"})).events.empty());
+    EXPECT_EQ((*h)->memory_replays(), mem + 2);
+    EXPECT_EQ((*h)->disk_replays(), disk + 3);
+
+    // Events committed after `upto` (the listener holds the writer with them) stay out too.
+    h->ready();
+    h->hold();
+    auto later = h->append(make({"a"}, "later"));
+    ASSERT_TRUE(h->wait_held());
+    const EventPtr committed = h->next_commit()->events.at(0);
+    EXPECT_EQ((*h)->last_position(), committed->position);
+    expect_same((*h)->replay(a[6]->position, a[9]->position, exact({"a"})).events,
+                {a[7], a[8], a[9]});
+    expect_same((*h)->replay(0, a[9]->position, exact({"a"})).events, a);
+    auto with_it = a;
+    with_it.push_back(committed);
+    expect_same((*h)->replay(0, kAll, exact({"a"})).events, with_it);
+    h->release();
+    EXPECT_EQ(later->event(), committed);
+}
+
+// ---- failed transactions ----
+
+// Runs SQL on the store's file through a connection of the test's own (as an operator
+// could): here, to make the writer's inserts fail.
+void run_on_disk(const std::string& path, const char* sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    char* error = nullptr;
+    const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &error);
+    EXPECT_EQ(rc, SQLITE_OK) << (error != nullptr ? error : "");
+    sqlite3_free(error);
+    sqlite3_close(db);
+}
+
+constexpr const char* kPoison =
+    "CREATE TRIGGER poison BEFORE INSERT ON history WHEN CAST(NEW.data AS TEXT) = 'poison' "
+    "BEGIN SELECT RAISE(ABORT, 'the test refuses this row'); END";
+
+// An event whose transaction fails is never visible (nor any other event of that
+// transaction), never reaches the listener, and its append is answered `unavailable` with
+// the reason; the store recovers with the next transaction that commits.
+TEST_P(SqliteCacheTest, EventsOfAFailedTransactionAreNeverVisible) {
+    auto h = open(cached());
+    auto before = h->add({"a"}, "before");
+    h->settle_all();
+    run_on_disk(db_path(), kPoison);
+
+    // Alone in its transaction.
+    auto alone = h->append_now(make({"a"}, "poison", "bad-1"));
+    EXPECT_EQ(alone.error, AppendError::unavailable);
+    EXPECT_EQ(alone.event, nullptr);
+    EXPECT_NE(alone.reason.find("the test refuses this row"), std::string::npos) << alone.reason;
+    EXPECT_EQ((*h)->trouble(), alone.reason);
+
+    // With a good event in the same transaction: the good one fails with it.
+    h->hold();
+    auto blocker = h->append(make({"c"}, "blocker"));
+    ASSERT_TRUE(h->wait_held());
+    auto good = h->append(make({"a"}, "good", "good-1"));
+    auto bad = h->append(make({"b"}, "poison", "bad-2"));
+    h->release();
+    ASSERT_EQ(blocker->wait().error, AppendError::none);
+    for (const auto& p : {good, bad}) {
+        auto r = p->wait();
+        EXPECT_EQ(r.error, AppendError::unavailable);
+        EXPECT_EQ(r.event, nullptr);
+        EXPECT_FALSE(r.reason.empty());
+    }
+    const EventPtr blocked = blocker->event();
+    auto check_invisible = [&](std::vector<std::string> ids) {
+        for (const auto& id : ids) {
+            EXPECT_EQ((*h)->position_of(id), std::nullopt) << id;
+        }
+        auto r = (*h)->replay(0, kAll, exact({"a", "b", "c"}));
+        EXPECT_FALSE(r.gap);
+        auto got = r.events;
+        for (const auto& ev : got) {
+            EXPECT_NE(ev->data, "poison");
+            EXPECT_NE(ev->data, "good");
+        }
+        return got;
+    };
+    expect_same(check_invisible({"bad-1", "good-1", "bad-2"}), {before, blocked});
+    EXPECT_EQ((*h)->last_position(), blocked->position);
+    EXPECT_EQ(find_topic((*h)->topics(), "b"), nullptr);
+    // The listener got only the events that committed.
+    expect_same(events_of(h->ready()), {blocked});
+    EXPECT_TRUE((*h)->trouble().has_value());
+    EXPECT_GE((*h)->figures()->failed_transactions, 2U);
+
+    // The ids of failed events are free again; the store recovers.
+    run_on_disk(db_path(), "DROP TRIGGER poison");
+    auto after = h->add({"a"}, "after", "good-1");
+    EXPECT_GT(after->position, blocked->position);
+    EXPECT_FALSE((*h)->trouble().has_value());
+    expect_same(*check_invisible({"bad-1", "bad-2"}).back(), *after);
+    expect_same((*h)->replay(0, kAll, exact({"a", "b", "c"})).events, {before, blocked, after});
+
+    // And after a restart.
+    h.reset();
+    h = open(cached());
+    expect_same((*h)->replay(0, kAll, exact({"a", "b", "c"})).events, {before, blocked, after});
+    EXPECT_EQ((*h)->position_of("bad-1"), std::nullopt);
+    EXPECT_EQ((*h)->position_of("bad-2"), std::nullopt);
+}
 TEST_F(SqliteStoreTest, QuickAppendsShareCommitsInPositionOrder) {
     auto h = open(options());
-    std::vector<EventPtr> appended;
+    std::vector<PendingPtr> pending;
     for (int i = 0; i < 200; ++i) {
-        appended.push_back(h->add({"t" + std::to_string(i % 4)}, std::to_string(i)));
+        pending.push_back(h->append(make({"t" + std::to_string(i % 4)}, std::to_string(i))));
     }
     auto commits = h->settle_all();
+    const auto appended = events_of(pending);
     EXPECT_LT(commits.size(), appended.size());
     for (const auto& c : commits) {
         EXPECT_FALSE(c.events.empty());
-        EXPECT_EQ(c.error, AppendError::none);
         expect_contiguous(c.events);
     }
     // One after the other, without holes or repeats: exactly what was appended.
@@ -459,7 +734,7 @@ TEST_P(SqliteCacheTest, ReopenKeepsEveryEventExactly) {
     {
         auto h = open(cached());
         for (auto& ev : varied_events()) {
-            auto res = h->append(std::move(ev));
+            auto res = h->append_now(std::move(ev));
             ASSERT_EQ(res.error, AppendError::none);
             published.push_back(res.event);
         }
@@ -501,7 +776,7 @@ TEST_P(SqliteCacheTest, ReopenKeepsTheTopicsFigures) {
     {
         auto h = open(cached(Retention{3, 1000000000, 0}));
         for (auto& ev : varied_events()) {
-            ASSERT_EQ(h->append(std::move(ev)).error, AppendError::none);
+            ASSERT_EQ(h->append_now(std::move(ev)).error, AppendError::none);
         }
         h->settle_all();
         before = (*h)->topics();
@@ -526,34 +801,38 @@ TEST_P(SqliteCacheTest, DuplicatePublisherIdIsRefusedPendingSettledAndAfterReope
     std::string generated;
     {
         auto h = open(cached());
-        auto first = h->add({"a"}, "x", "dup");
-        ASSERT_NE(first, nullptr);
-        dup_position = first->position;
+        // The writer is held in the listener with a first batch, so that "dup" stays queued.
+        h->hold();
+        auto blocker = h->append(make({"c"}));
+        ASSERT_TRUE(h->wait_held());
+        auto first = h->append(make({"a"}, "x", "dup"));
         // Queued, not yet committed.
-        auto again = h->append(make({"b"}, "y", "dup"));
+        auto again = h->refused(make({"b"}, "y", "dup"));
         EXPECT_EQ(again.error, AppendError::duplicate_id);
         EXPECT_EQ(again.event, nullptr);
-        // Committed, not yet settled.
-        auto commits = h->collect(1);
-        EXPECT_EQ(h->append(make({"b"}, "y", "dup")).error, AppendError::duplicate_id);
-        for (const auto& c : commits) {
-            (*h)->settle(c);
-        }
-        // Settled.
-        EXPECT_EQ(h->append(make({"b"}, "y", "dup")).error, AppendError::duplicate_id);
+        // Committed, in the listener's hands, not yet answered.
+        h->step();
+        ASSERT_TRUE(h->wait_held());
+        EXPECT_FALSE(first->answered());
+        EXPECT_EQ(h->refused(make({"b"}, "y", "dup")).error, AppendError::duplicate_id);
+        h->release();
+        dup_position = first->event()->position;
+        // Answered.
+        EXPECT_EQ(h->refused(make({"b"}, "y", "dup")).error, AppendError::duplicate_id);
         // A generated id is taken just the same.
         auto gen = h->add({"a"});
         ASSERT_NE(gen, nullptr);
         generated = gen->id;
         EXPECT_EQ(gen->position, dup_position + 1); // the refusals took no position
         h->settle_all();
-        EXPECT_EQ(h->append(make({"b"}, "y", generated)).error, AppendError::duplicate_id);
+        EXPECT_EQ(h->refused(make({"b"}, "y", generated)).error, AppendError::duplicate_id);
         EXPECT_EQ(find_topic((*h)->topics(), "b"), nullptr);
         EXPECT_EQ((*h)->position_of("dup"), dup_position);
+        EXPECT_EQ(blocker->wait().error, AppendError::none);
     }
     auto h = open(cached());
-    EXPECT_EQ(h->append(make({"b"}, "y", "dup")).error, AppendError::duplicate_id);
-    EXPECT_EQ(h->append(make({"b"}, "y", generated)).error, AppendError::duplicate_id);
+    EXPECT_EQ(h->refused(make({"b"}, "y", "dup")).error, AppendError::duplicate_id);
+    EXPECT_EQ(h->refused(make({"b"}, "y", generated)).error, AppendError::duplicate_id);
     EXPECT_EQ((*h)->position_of("dup"), dup_position);
     auto other = h->add({"b"}, "y", "other");
     ASSERT_NE(other, nullptr);
@@ -599,16 +878,25 @@ TEST_F(SqliteStoreTest, GeneratedIdSkipsPublisherIdsOfFuturePositions) {
 }
 
 TEST_F(SqliteStoreTest, PendingPublisherIdOfTheNextPositionIsSkipped) {
-    // The publisher's id is still queued (not settled) when the next position comes up.
+    // The publisher's id is still queued (not committed) when the next position comes up:
+    // the writer is held in the listener with `p`.
     auto h = open(options());
-    auto p = h->add({"a"});
-    auto taken = h->add({"a"}, "x", std::to_string(p->position + 2));
-    auto gen = h->add({"a"});
+    h->hold();
+    auto p_append = h->append(make({"a"}));
+    ASSERT_TRUE(h->wait_held());
+    const EventPtr p = h->next_commit()->events.at(0);
+    auto taken_append = h->append(make({"a"}, "x", std::to_string(p->position + 2)));
+    auto gen_append = h->append(make({"a"}));
+    EXPECT_FALSE(taken_append->answered());
+    h->release();
+    auto commits = h->settle_all();
+    const EventPtr taken = taken_append->event();
+    const EventPtr gen = gen_append->event();
+    EXPECT_EQ(p_append->event(), p);
     EXPECT_EQ(taken->position, p->position + 1);
     EXPECT_EQ(gen->position, p->position + 3);
     EXPECT_EQ(gen->id, std::to_string(p->position + 3));
-    auto commits = h->settle_all();
-    expect_same(events_of(commits), {p, taken, gen});
+    expect_same(events_of(commits), {taken, gen});
 }
 
 TEST_F(SqliteStoreTest, FarAheadPublisherIdMovesPositionsPastItOnReopen) {
@@ -1207,7 +1495,7 @@ TEST_F(SqliteStoreTest, NoCacheReadsEveryReplayFromDisk) {
     for (const auto& ev : a) {
         EXPECT_EQ((*h)->position_of(ev->id), ev->position);
     }
-    EXPECT_EQ(h->append(make({"z"}, "x", a[0]->id)).error, AppendError::duplicate_id);
+    EXPECT_EQ(h->refused(make({"z"}, "x", a[0]->id)).error, AppendError::duplicate_id);
 }
 
 TEST_F(SqliteStoreTest, MultiTopicEventsComeOnceFromDisk) {
@@ -1304,7 +1592,7 @@ TEST_P(SqliteCacheTest, ReplaysMatchTheMemoryStore) {
         if (i % 9 == 0) {
             ev.id = "pub-" + std::to_string(i);
         }
-        auto res = h->append(std::move(ev));
+        auto res = h->append_now(std::move(ev));
         ASSERT_EQ(res.error, AppendError::none);
         events.push_back(res.event);
         oracle.insert(res.event);
@@ -1418,11 +1706,11 @@ TEST_F(SqliteStoreTest, AppendAfterCloseIsUnavailable) {
     auto ev = h->add({"a"});
     h->settle_all();
     (*h)->close();
-    auto res = h->append(make({"a"}));
+    auto res = h->refused(make({"a"}));
     EXPECT_EQ(res.error, AppendError::unavailable);
     EXPECT_EQ(res.event, nullptr);
     EXPECT_FALSE(res.reason.empty());
-    auto with_id = h->append(make({"a"}, "x", "mine"));
+    auto with_id = h->refused(make({"a"}, "x", "mine"));
     EXPECT_EQ(with_id.error, AppendError::unavailable);
     EXPECT_EQ((*h)->last_position(), ev->position);
     // Reading still works; closing again is harmless.
@@ -1434,18 +1722,18 @@ TEST_F(SqliteStoreTest, CloseCommitsEverythingQueued) {
     std::vector<EventPtr> appended;
     {
         auto h = open(options());
+        std::vector<PendingPtr> pending;
         for (int i = 0; i < 100; ++i) {
-            appended.push_back(h->add({i % 2 == 0 ? "a" : "b"}, std::to_string(i)));
+            pending.push_back(h->append(make({i % 2 == 0 ? "a" : "b"}, std::to_string(i))));
         }
         (*h)->close();
-        // Every commit was reported before close() returned.
-        auto commits = h->ready();
-        const auto committed = events_of(commits);
-        expect_same(committed, appended);
-        for (const auto& c : commits) {
-            EXPECT_EQ(c.error, AppendError::none);
-            (*h)->settle(c);
+        // Every append was answered, and every commit reported, before close() returned.
+        for (std::size_t i = 0; i < pending.size(); ++i) {
+            EXPECT_TRUE(pending[i]->answered()) << i;
         }
+        appended = events_of(pending);
+        const auto committed = events_of(h->ready());
+        expect_same(committed, appended);
         expect_same((*h)->replay(0, kAll, exact({"a", "b"})).events, appended);
         EXPECT_EQ((*h)->last_position(), appended.back()->position);
     }
