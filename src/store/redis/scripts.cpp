@@ -142,12 +142,22 @@ end
 constexpr std::string_view kAppend = R"lua(
 local channel, ms, id = ARGV[2], ARGV[7], ARGV[8]
 local fp0, body = tonumber(ARGV[9]), ARGV[10]
+local seen = tonumber(ARGV[11])
 local topics = {}
-for i = 11, #ARGV do topics[#topics + 1] = ARGV[i] end
+for i = 12, #ARGV do topics[#topics + 1] = ARGV[i] end
 
 -- A publisher's id must be new among the retained events, cluster-wide.
 if id ~= '' and redis.call('HEXISTS', p .. 'ids', id) == 1 then
   return {0}
+end
+-- The counter never goes below a position the publishing node has seen: Redis may have
+-- lost its data (a restart without persistence, a FLUSHALL) while the node stayed
+-- connected, and an id must never be given twice.
+if num(redis.call('GET', p .. 'counter')) < seen then
+  redis.call('SET', p .. 'counter', S(seen))
+end
+if num(redis.call('GET', p .. 'last')) < seen then
+  redis.call('SET', p .. 'last', S(seen))
 end
 local pos = redis.call('INCR', p .. 'counter')
 if id == '' then

@@ -29,7 +29,8 @@ namespace herald::store::redis {
 
 enum class Script : std::size_t {
     // ARGV: prefix, channel, max_events, max_bytes, max_topics, max_total_bytes,
-    //       published_ms, id ("" to assign), footprint_without_id, body, topics...
+    //       published_ms, id ("" to assign), footprint_without_id, body, seen (the
+    //       newest position the node has seen: the counter is raised to it first), topics...
     // -> {1, position, id} or {0} (duplicate id)
     append,
     // ARGV: prefix, channel, limits (as append), cutoff_ms, budget -> {dropped, more (0/1)}

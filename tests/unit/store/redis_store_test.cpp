@@ -885,6 +885,32 @@ TEST(RedisStore, DatabasesAreSeparateClustersPubSubIncluded) {
     (void)marker;
 }
 
+TEST(RedisStore, AFlushWhileNodesStayConnectedNeverReusesAnId) {
+    RedisServer redis;
+    Node a(options(redis.url(), kLarge, 300));
+    Node b(options(redis.url(), kLarge, 300));
+    for (int i = 0; i < 10; ++i) {
+        add(a.store, {"t"});
+    }
+    ASSERT_TRUE(a.recorder.wait_for(10));
+    ASSERT_TRUE(b.recorder.wait_for(10));
+    // The data goes, the connections stay: no reconnection tells the nodes.
+    redis.command({"FLUSHALL"});
+    auto next = add(a.store, {"t"});
+    ASSERT_NE(next, nullptr);
+    EXPECT_GT(next->position, 10U);
+    EXPECT_NE(next->id, "1");
+    auto from_b = add(b.store, {"t"});
+    ASSERT_NE(from_b, nullptr);
+    EXPECT_GT(from_b->position, next->position);
+    // Both are delivered on both nodes, after the ten, in order.
+    ASSERT_TRUE(a.recorder.wait_for(12));
+    ASSERT_TRUE(b.recorder.wait_for(12));
+    EXPECT_EQ(positions(a.recorder.events()), positions(b.recorder.events()));
+    EXPECT_EQ(a.recorder.events().back()->position, from_b->position);
+    EXPECT_TRUE(increasing(positions(a.recorder.events())));
+}
+
 TEST(RedisStore, LostScriptsAreLoadedAgain) {
     RedisServer redis;
     Node a(options(redis.url()));
