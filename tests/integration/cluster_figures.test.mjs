@@ -4,11 +4,10 @@
 // a node that stops (cleanly at once, or killed: after 5 s of silence) no longer counts.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import net from 'node:net';
 import { request } from './lib/harness.mjs';
-import { makeTempDir, removeDir, freePort, storeEnv, stopClean, kill9 } from './lib/store.mjs';
-import { spawnHerald, subscribe, uniqueTopic, waitUntil, sleep } from './lib/util.mjs';
+import { startRedis, startNode } from './lib/redis.mjs';
+import { stopClean, kill9 } from './lib/store.mjs';
+import { subscribe, uniqueTopic, waitUntil } from './lib/util.mjs';
 
 const T = { timeout: 60000 };
 
@@ -19,34 +18,18 @@ async function json(base, p) {
 }
 
 describe('cluster-wide figures', () => {
-    let dir;
     let redis;
-    let url;
     const nodes = [];
     const start = async (name) => {
-        const h = await spawnHerald(['serve', '--host', '127.0.0.1', '--port', '0', '--threads', '2',
-            '--store', url, '--node-name', name], { env: storeEnv() });
+        const h = await startNode(redis.url(), { name });
         nodes.push(h);
         return h;
     };
 
-    before(async () => {
-        dir = makeTempDir('herald-cluster-figures-');
-        const port = await freePort();
-        redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
-            '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-        await waitUntil(() => new Promise((resolve) => {
-            const c = net.connect(port, '127.0.0.1');
-            c.on('connect', () => { c.destroy(); resolve(true); });
-            c.on('error', () => resolve(false));
-        }), { ms: 10000, what: 'redis-server to listen' });
-        url = `redis://127.0.0.1:${port}`;
-    });
+    before(async () => { redis = await startRedis(); });
     after(async () => {
         for (const h of nodes) await h.stop('SIGKILL');
-        redis?.kill('SIGKILL');
-        await sleep(50);
-        removeDir(dir);
+        await redis?.kill9();
     });
 
     test('GET /cluster, /topics and $sys/connections count every live node', T, async () => {

@@ -7,11 +7,11 @@
 // The publishers' round trips during the replay are printed beside those without one.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
-import { makeTempDir, removeDir, freePort, storeEnv, stopClean } from './lib/store.mjs';
-import { spawnHerald, uniqueTopic, waitUntil, sleep } from './lib/util.mjs';
+import { startRedis, startNode } from './lib/redis.mjs';
+import { makeTempDir, removeDir, storeEnv, stopClean } from './lib/store.mjs';
+import { spawnHerald, uniqueTopic, waitUntil } from './lib/util.mjs';
 
 const T = { timeout: 240000 };
 const EVENTS = 100000;
@@ -238,18 +238,11 @@ describe('a 100,000-event resume holds up no publisher', () => {
     });
 
     test('on Redis', T, async () => {
-        const port = await freePort();
-        const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
-            '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+        const redis = await startRedis();
         try {
-            await waitUntil(() => new Promise((resolve) => {
-                const c = net.connect(port, '127.0.0.1');
-                c.on('connect', () => { c.destroy(); resolve(true); });
-                c.on('error', () => resolve(false));
-            }), { ms: 10000, what: 'redis-server to listen' });
-            const h = await spawnHerald(['serve', '--host', '127.0.0.1', '--port', '0', '--threads', '2',
-                '--store', `redis://127.0.0.1:${port}`, '--node-name', 'lock'], {
-                env: storeEnv({ HERALD_HISTORY_MAX_EVENTS: String(EVENTS * 2), HERALD_HISTORY_MAX_BYTES: String(1 << 30) }),
+            const h = await startNode(redis.url(), {
+                name: 'lock',
+                env: { HERALD_HISTORY_MAX_EVENTS: String(EVENTS * 2), HERALD_HISTORY_MAX_BYTES: String(1 << 30) },
             });
             try {
                 await scenario(h.port, 'redis');
@@ -257,8 +250,7 @@ describe('a 100,000-event resume holds up no publisher', () => {
                 await stopClean(h, 'herald on redis');
             }
         } finally {
-            redis.kill('SIGKILL');
-            await sleep(50);
+            await redis.kill9();
         }
     });
 });
