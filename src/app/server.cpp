@@ -65,6 +65,7 @@ std::unique_ptr<log::EventLog> open_store(const config::Config& config) {
     options.url = url;
     options.retention = retention;
     options.timeout_ms = config.store.timeout_ms;
+    options.cache_events = config.store.cache_events;
     options.node_name = config.cluster.node_name;
     return std::make_unique<store::RedisStore>(std::move(options));
 }

@@ -115,6 +115,14 @@ void MemoryStore::raise_floor(const std::string& topic, std::uint64_t position) 
     }
 }
 
+void MemoryStore::raise_all_floors(std::uint64_t position) {
+    std::lock_guard lock(mu_);
+    for (auto& [topic, ring] : rings_) {
+        ring.dropped_upto = std::max(ring.dropped_upto, position);
+    }
+    erased_.raise_all(position);
+}
+
 void MemoryStore::link_newest(Ring& ring) {
     ring.older = newest_;
     ring.newer = nullptr;

@@ -92,6 +92,9 @@ public:
     // Records that the topic's history lacks events up to `position` (they exist elsewhere,
     // or were dropped), so that a replay from before it reports a gap.
     void raise_floor(const std::string& topic, std::uint64_t position);
+    // Records that every topic, held here or not, may lack events up to `position`: a
+    // replay from before it reports a gap (a cache that missed events falls back).
+    void raise_all_floors(std::uint64_t position);
     // Records that topics no longer known here dropped events up to `position`.
     void raise_erased_floor(std::uint64_t position) {
         std::lock_guard lock(mu_);

@@ -276,7 +276,12 @@ bool Follower::on_message(std::string_view record) {
             return true;
         }
     }
-    deliver(record, head->position);
+    if (node_.cache != nullptr && head->capped > 0) {
+        // Redis's hub-wide bounds dropped events up to there: the cache must not serve a
+        // replay that Redis could no longer give in full.
+        node_.cache->raise_all_floors(head->capped);
+    }
+    deliver(record, head->position, true);
     return true;
 }
 
@@ -313,7 +318,7 @@ bool Follower::catch_up(std::uint64_t target) {
                 // Redis no longer holds the events before this one (retention).
                 lose(head->previous);
             }
-            deliver(text_of(rec), head->position);
+            deliver(text_of(rec), head->position, false);
         }
         flush();
         if (n < kPage) {
@@ -323,10 +328,15 @@ bool Follower::catch_up(std::uint64_t target) {
     if (delivered_ < target) {
         lose(target); // the newest ones went too
     }
+    if (node_.cache != nullptr) {
+        // Read-back events do not say what hub-wide bounds dropped meanwhile: replays up to
+        // here go to Redis.
+        node_.cache->raise_all_floors(delivered_);
+    }
     return true;
 }
 
-void Follower::deliver(std::string_view record, std::uint64_t position) {
+void Follower::deliver(std::string_view record, std::uint64_t position, bool live) {
     log::EventPtr ev = node_.handoff.take(position);
     if (!ev) {
         ev = decode(record);
@@ -336,6 +346,9 @@ void Follower::deliver(std::string_view record, std::uint64_t position) {
                      position);
         lose(position);
         return;
+    }
+    if (live && node_.cache != nullptr) {
+        node_.cache->insert(ev); // before the hub hands it out: a replay then finds it
     }
     batch_.push_back(std::move(ev));
     delivered_ = position;
@@ -349,6 +362,9 @@ void Follower::lose(std::uint64_t position) {
     spdlog::warn("{}: events up to {} were dropped from Redis before this node read them",
                  node_.config.label, position);
     delivered_ = position;
+    if (node_.cache != nullptr) {
+        node_.cache->raise_all_floors(position);
+    }
     {
         std::lock_guard lock(listener_mu_);
         if (listener_ != nullptr) {

@@ -61,7 +61,8 @@ private:
     // Reads back and delivers every event after the last delivered up to `target`; false
     // when Redis cannot be read.
     bool catch_up(std::uint64_t target);
-    void deliver(std::string_view record, std::uint64_t position);
+    // `live`: from a message (it joins the cache), not read back.
+    void deliver(std::string_view record, std::uint64_t position, bool live);
     void lose(std::uint64_t position);
     void flush();
     void set_trouble(std::optional<std::string> why);

@@ -138,6 +138,9 @@ struct NodeState {
     Health health;
     Counters counters;
     Handoff handoff;
+    // The newest events of each topic, as the follower delivered them, for replays that
+    // need no round trip; null when the node keeps none. Set before the follower starts.
+    MemoryStore* cache = nullptr;
 
 private:
     std::atomic<std::uint64_t> seen_{0};

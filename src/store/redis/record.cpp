@@ -69,22 +69,25 @@ std::size_t footprint_without_id(const log::NewEvent& event) {
 std::optional<RecordHead> read_head(std::string_view record) {
     auto position = number<std::uint64_t>(take(record));
     auto previous = number<std::uint64_t>(take(record));
-    if (!position || !previous) {
+    auto capped = number<std::uint64_t>(take(record));
+    if (!position || !previous || !capped) {
         return std::nullopt;
     }
-    return RecordHead{*position, *previous};
+    return RecordHead{*position, *previous, *capped};
 }
 
 log::EventPtr decode(std::string_view record) {
     auto position = number<std::uint64_t>(take(record));
     auto previous = number<std::uint64_t>(take(record));
+    auto capped = number<std::uint64_t>(take(record));
     auto published_ms = number<std::int64_t>(take(record));
     auto id = take(record);
     auto type = take(record);
     auto data = take(record);
     auto flags = take(record);
     auto retry = take(record);
-    if (!position || !previous || !published_ms || !id || !type || !data || !flags || !retry) {
+    if (!position || !previous || !capped || !published_ms || !id || !type || !data || !flags ||
+        !retry) {
         return nullptr;
     }
     log::NewEvent ev;

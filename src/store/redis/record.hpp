@@ -2,10 +2,12 @@
 // as the Pub/Sub message, so that a node decodes a live event and a read-back one alike.
 //
 // A record is a run of fields, each `<decimal length>:<bytes>` (binary-safe, no escaping):
-//   position, previous position (in the cluster order), published_ms, id,
+//   position, previous position (in the cluster order), capped, published_ms, id,
 //   type, data, flags ("p": private), retry_ms ("" when none), then one field per topic.
-// The append script writes the first four; this node writes the rest (the "body") before
-// sending, so that the script only concatenates.
+// `capped` is the newest position the append's hub-wide bounds (max_topics,
+// max_total_bytes) dropped, 0 when none: set in the Pub/Sub message, always 0 in the
+// stored record. The append script writes the first five; this node writes the rest (the
+// "body") before sending, so that the script only concatenates.
 #pragma once
 
 #include <cstdint>
@@ -27,10 +29,11 @@ namespace herald::store::redis {
 struct RecordHead {
     std::uint64_t position = 0;
     std::uint64_t previous = 0;
+    std::uint64_t capped = 0;
 };
 
-// The position and previous position, read without decoding the rest; nothing when the
-// record is malformed.
+// The position, previous position and capped, read without decoding the rest; nothing
+// when the record is malformed.
 [[nodiscard]] std::optional<RecordHead> read_head(std::string_view record);
 
 // The whole event (its frame encoded), or nothing when the record is malformed.

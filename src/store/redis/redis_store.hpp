@@ -10,9 +10,10 @@
 //   after the `done` of the same event. An event written here usually reaches both as one
 //   Event object (not when its Pub/Sub message outran the writer's reply: then the
 //   listener gets an equal copy).
-// - replay(), position_of(), topics() read Redis on the caller's thread through a small
-//   pool of connections; each call is bounded by the timeout. history() is cached for a
-//   second.
+// - replay() answers from the cache of recent events when it holds the whole range, else
+//   reads Redis; position_of(), topics() read Redis. Reads happen on the caller's thread
+//   through a small pool of connections; each call is bounded by the timeout. history() is
+//   cached for a second.
 // Every Redis call is bounded by `timeout_ms`; a publish gets `unavailable` within it when
 // Redis is down or hung, and the store reconnects by itself.
 #pragma once
@@ -31,6 +32,9 @@ struct RedisOptions {
     std::string url; // redis://[[USER]:PASSWORD@]HOST:PORT[/DB]
     Retention retention;
     unsigned timeout_ms = 1000; // every Redis call, connecting included
+    // The newest events per topic also kept in memory, so that most resumes need no read
+    // from Redis; 0 keeps none.
+    std::size_t cache_events = 1000;
     std::string node_name;      // for log lines
 };
 

@@ -113,9 +113,12 @@ end
 -- the oldest events of the global log.
 local function caps()
   local evicted_topics, evicted_bytes = 0, 0
+  local newest_dropped = 0 -- the newest position these bounds dropped, for the nodes' caches
   if max_topics > 0 then
     while redis.call('ZCARD', p .. 'newest') > max_topics do
-      local t = redis.call('ZRANGE', p .. 'newest', 0, 0)[1]
+      local oldest = redis.call('ZRANGE', p .. 'newest', 0, 0, 'WITHSCORES')
+      local t = oldest[1]
+      newest_dropped = math.max(newest_dropped, tonumber(oldest[2]))
       while retains(t) do
         drop_front(t)
         evicted_topics = evicted_topics + 1
@@ -127,6 +130,7 @@ local function caps()
     while num(redis.call('HGET', p .. 'hist', 'bytes')) > max_total do
       local first = redis.call('ZRANGE', p .. 'order', 0, 0)[1]
       if not first then break end
+      newest_dropped = math.max(newest_dropped, tonumber(first))
       evicted_bytes = evicted_bytes + drop_oldest(first)
     end
   end
@@ -136,6 +140,7 @@ local function caps()
   if evicted_bytes > 0 then
     redis.call('HINCRBY', p .. 'hist', 'evicted_bytes', S(evicted_bytes))
   end
+  return newest_dropped
 end
 )lua";
 
@@ -177,7 +182,11 @@ redis.call('ZREMRANGEBYSCORE', p .. 'reserved', '-inf', S(pos))
 local spos = S(pos)
 local prev = redis.call('GET', p .. 'last') or '0'
 redis.call('SET', p .. 'last', spos)
-local record = F(spos) .. F(prev) .. F(ms) .. F(id) .. body
+-- Stored with no hub-wide drop noted (`capped` 0); the message says what this append's
+-- hub-wide bounds dropped, so that every node's cache drops it too, in order.
+local tail = F(ms) .. F(id) .. body
+local record = F(spos) .. F(prev) .. F('0') .. tail
+local capped = 0
 
 if max_events > 0 and #topics > 0 then
   local fp = fp0 + 2 * #id
@@ -203,13 +212,17 @@ if max_events > 0 and #topics > 0 then
   for _, t in ipairs(topics) do
     trim(t)
   end
-  caps()
+  capped = caps()
 else
   -- No history: only what a replay must know (events went by).
   for _, t in ipairs(topics) do raise_erased(t, pos) end
 end
 
-redis.call('PUBLISH', channel, record)
+if capped > 0 then
+  redis.call('PUBLISH', channel, F(spos) .. F(prev) .. F(S(capped)) .. tail)
+else
+  redis.call('PUBLISH', channel, record)
+end
 return {1, spos, id}
 )lua";
 

@@ -911,6 +911,106 @@ TEST(RedisStore, AFlushWhileNodesStayConnectedNeverReusesAnId) {
     EXPECT_TRUE(increasing(positions(a.recorder.events())));
 }
 
+// ---- the cache of recent events ----
+
+// The same replay from a node's memory and from Redis: `cold` started after the events, so
+// its cache holds none of them and every replay from before its start reads Redis.
+void expect_same_replay(RedisStore& cached, RedisStore& cold, std::uint64_t after,
+                        const TopicFilter& filter) {
+    const std::uint64_t upto = cached.last_position();
+    auto warm = cached.replay(after, upto, filter);
+    auto from_redis = cold.replay(after, upto, filter);
+    EXPECT_EQ(positions(warm), positions(from_redis)) << "after " << after;
+    EXPECT_EQ(warm.gap, from_redis.gap) << "after " << after;
+}
+
+TEST(RedisStore, RecentEventsAreReplayedFromMemoryAsRedisWould) {
+    RedisServer redis;
+    Retention retention = kLarge;
+    retention.max_events = 4;
+    Node a(options(redis.url(), retention));
+    for (int i = 0; i < 12; ++i) {
+        add(a.store, {i % 3 == 0 ? "x" : "y", i % 4 == 0 ? "z" : "y"});
+    }
+    ASSERT_TRUE(a.recorder.wait_for(12));
+    ASSERT_TRUE(eventually([&] { return a.store.last_position() == 12; }));
+    Node cold(options(redis.url(), retention));
+    const auto memory_before = a.store.figures()->memory_replays;
+    const auto disk_before = a.store.figures()->disk_replays;
+    for (std::uint64_t after = 0; after <= 12; ++after) {
+        expect_same_replay(a.store, cold.store, after, exact({"x", "y", "z"}));
+        expect_same_replay(a.store, cold.store, after, exact({"y"}));
+    }
+    // A node that saw every event answers those it still holds from memory...
+    EXPECT_GT(a.store.figures()->memory_replays, memory_before);
+    // ...and reads Redis only where its memory has a gap that Redis may not have.
+    const auto disk_after = a.store.figures()->disk_replays;
+    auto r = a.store.replay(8, 12, exact({"y"}));
+    EXPECT_FALSE(r.gap);
+    EXPECT_EQ(a.store.figures()->disk_replays, disk_after);
+    EXPECT_GE(disk_after, disk_before);
+}
+
+TEST(RedisStore, TheCacheDropsWhatRedisHubWideBoundsDropped) {
+    RedisServer redis;
+    RedisServer probe_redis;
+    Node probe(options(probe_redis.url()));
+    const std::size_t fp = add(probe.store, {"z"})->footprint();
+    Retention retention = kLarge;
+    retention.max_total_bytes = 3 * fp;
+    // A cache that keeps one event per topic holds fewer bytes than Redis, so it would
+    // keep an event that Redis's hub-wide bound drops: the message tells it.
+    RedisOptions o = options(redis.url(), retention);
+    o.cache_events = 1;
+    Node a(o);
+    for (const char* t : {"a", "b", "b", "b"}) {
+        add(a.store, {t});
+    }
+    ASSERT_TRUE(eventually([&] { return a.store.last_position() == 4; }));
+    // Redis dropped "a" (position 1) for the bound when b's third event came; the cache
+    // (a1, b4: two events) is well within it, yet "a" is a gap from memory too.
+    const auto memory_before = a.store.figures()->memory_replays;
+    auto only_a = a.store.replay(0, 4, exact({"a"}));
+    EXPECT_TRUE(only_a.events.empty());
+    EXPECT_TRUE(only_a.gap);
+    // And the cache still serves what Redis still has.
+    auto only_b = a.store.replay(3, 4, exact({"b"}));
+    EXPECT_EQ(positions(only_b), (std::vector<std::uint64_t>{4}));
+    EXPECT_GT(a.store.figures()->memory_replays, memory_before);
+
+    for (const char* t : {"c", "d", "b", "e"}) {
+        add(a.store, {t});
+    }
+    ASSERT_TRUE(eventually([&] { return a.store.last_position() == 8; }));
+    Node cold(options(redis.url(), retention));
+    for (std::uint64_t after = 0; after <= 8; ++after) {
+        expect_same_replay(a.store, cold.store, after, exact({"a", "b", "c", "d", "e"}));
+        for (const char* t : {"a", "b", "c", "e"}) {
+            expect_same_replay(a.store, cold.store, after, exact({t}));
+        }
+    }
+}
+
+TEST(RedisStore, ANodeThatReadEventsBackReplaysThemFromRedis) {
+    RedisServer redis;
+    Node a(options(redis.url()));
+    Node b(options(redis.url()));
+    add(a.store, {"t"});
+    ASSERT_TRUE(b.recorder.wait_for(1));
+    // b misses the next ones live and reads them back.
+    redis.command({"CLIENT", "KILL", "TYPE", "pubsub"});
+    for (int i = 0; i < 5; ++i) {
+        add(a.store, {"t"});
+    }
+    ASSERT_TRUE(b.recorder.wait_for(6));
+    ASSERT_TRUE(eventually([&] { return b.store.last_position() == 6; }));
+    const auto disk_before = b.store.figures()->disk_replays;
+    auto r = b.store.replay(0, 6, exact({"t"}));
+    EXPECT_EQ(positions(r), (std::vector<std::uint64_t>{1, 2, 3, 4, 5, 6}));
+    EXPECT_FALSE(r.gap);
+    EXPECT_EQ(b.store.figures()->disk_replays, disk_before + 1);
+}
+
 TEST(RedisStore, LostScriptsAreLoadedAgain) {
     RedisServer redis;
     Node a(options(redis.url()));
