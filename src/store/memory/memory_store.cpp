@@ -25,7 +25,11 @@ void MemoryStore::append(log::NewEvent&& event, log::AppendDone done) {
     log::AppendResult result;
     {
         std::lock_guard lock(mu_);
-        result = append_locked(std::move(event));
+        if (closed_) {
+            result = {nullptr, log::AppendError::unavailable, "the store is closed"};
+        } else {
+            result = append_locked(std::move(event));
+        }
         if (result.event && listener_ != nullptr) {
             listener_->settled(std::span<const log::EventPtr>(&result.event, 1));
         }
@@ -33,6 +37,11 @@ void MemoryStore::append(log::NewEvent&& event, log::AppendDone done) {
     if (done) {
         done(std::move(result));
     }
+}
+
+void MemoryStore::close() {
+    std::lock_guard lock(mu_);
+    closed_ = true;
 }
 
 std::uint64_t MemoryStore::last_position() const {

@@ -76,6 +76,9 @@ public:
     void set_listener(log::LogListener* listener) override;
     // Settles at once: `done` runs before append() returns.
     void append(log::NewEvent&& event, log::AppendDone done) override;
+    // Stops taking appends: each later one is refused as `unavailable`, as the durable
+    // stores refuse them once closed.
+    void close() override;
     [[nodiscard]] std::optional<std::uint64_t> position_of(std::string_view id) const override;
     [[nodiscard]] std::uint64_t last_position() const override;
     [[nodiscard]] log::Replay replay(std::uint64_t after, std::uint64_t upto,
@@ -142,6 +145,7 @@ private:
 
     mutable std::mutex mu_; // everything below
     log::LogListener* listener_ = nullptr;
+    bool closed_ = false;
     Retention retention_;
     std::uint64_t last_position_;
     RingMap rings_;
