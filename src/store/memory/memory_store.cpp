@@ -174,7 +174,17 @@ void MemoryStore::trim(RingMap::iterator it) {
 // the oldest), then the oldest events in the global order.
 void MemoryStore::enforce_caps() {
     while (retention_.max_topics > 0 && rings_.size() > retention_.max_topics) {
-        auto it = rings_.find(*oldest_->name);
+        // Rings tied on their newest event (one event on several topics) are linked one
+        // after another: the first name goes, as in SQLite and Redis.
+        const Ring* victim = oldest_;
+        const std::uint64_t newest = victim->events.back()->position;
+        for (const Ring* r = victim->newer; r != nullptr && r->events.back()->position == newest;
+             r = r->newer) {
+            if (*r->name < *victim->name) {
+                victim = r;
+            }
+        }
+        auto it = rings_.find(*victim->name);
         while (!it->second.events.empty()) {
             drop_front(it->second);
             ++evicted_max_topics_;

@@ -22,7 +22,8 @@ struct Retention {
     std::size_t max_bytes = 5000000;
     std::int64_t max_age_ms = 0; // 0: no age bound
     // Hub-wide, 0: no bound. Topics that retain events: beyond it, the topic whose newest
-    // event is the oldest is forgotten whole.
+    // event is the oldest is forgotten whole (of topics whose newest is the same event, the
+    // first by name).
     std::size_t max_topics = 100000;
     // The footprints of all topics' events together (an event once per topic): beyond it,
     // the oldest events in the global order are dropped first, from every topic.
