@@ -25,7 +25,11 @@ void MemoryStore::append(log::NewEvent&& event, log::AppendDone done) {
     log::AppendResult result;
     {
         std::lock_guard lock(mu_);
-        result = append_locked(std::move(event));
+        if (closed_) {
+            result = {nullptr, log::AppendError::unavailable, "the store is closed"};
+        } else {
+            result = append_locked(std::move(event));
+        }
         if (result.event && listener_ != nullptr) {
             listener_->settled(std::span<const log::EventPtr>(&result.event, 1));
         }
@@ -33,6 +37,11 @@ void MemoryStore::append(log::NewEvent&& event, log::AppendDone done) {
     if (done) {
         done(std::move(result));
     }
+}
+
+void MemoryStore::close() {
+    std::lock_guard lock(mu_);
+    closed_ = true;
 }
 
 std::uint64_t MemoryStore::last_position() const {
@@ -173,7 +182,17 @@ void MemoryStore::trim(RingMap::iterator it) {
 // the oldest), then the oldest events in the global order.
 void MemoryStore::enforce_caps() {
     while (retention_.max_topics > 0 && rings_.size() > retention_.max_topics) {
-        auto it = rings_.find(*oldest_->name);
+        // Rings tied on their newest event (one event on several topics) are linked one
+        // after another: the first name goes, as in SQLite and Redis.
+        const Ring* victim = oldest_;
+        const std::uint64_t newest = victim->events.back()->position;
+        for (const Ring* r = victim->newer; r != nullptr && r->events.back()->position == newest;
+             r = r->newer) {
+            if (*r->name < *victim->name) {
+                victim = r;
+            }
+        }
+        auto it = rings_.find(*victim->name);
         while (!it->second.events.empty()) {
             drop_front(it->second);
             ++evicted_max_topics_;

@@ -22,7 +22,8 @@ struct Retention {
     std::size_t max_bytes = 5000000;
     std::int64_t max_age_ms = 0; // 0: no age bound
     // Hub-wide, 0: no bound. Topics that retain events: beyond it, the topic whose newest
-    // event is the oldest is forgotten whole.
+    // event is the oldest is forgotten whole (of topics whose newest is the same event, the
+    // first by name).
     std::size_t max_topics = 100000;
     // The footprints of all topics' events together (an event once per topic): beyond it,
     // the oldest events in the global order are dropped first, from every topic.
@@ -76,6 +77,9 @@ public:
     void set_listener(log::LogListener* listener) override;
     // Settles at once: `done` runs before append() returns.
     void append(log::NewEvent&& event, log::AppendDone done) override;
+    // Stops taking appends: each later one is refused as `unavailable`, as the durable
+    // stores refuse them once closed.
+    void close() override;
     [[nodiscard]] std::optional<std::uint64_t> position_of(std::string_view id) const override;
     [[nodiscard]] std::uint64_t last_position() const override;
     [[nodiscard]] log::Replay replay(std::uint64_t after, std::uint64_t upto,
@@ -145,6 +149,7 @@ private:
 
     mutable std::mutex mu_; // everything below
     log::LogListener* listener_ = nullptr;
+    bool closed_ = false;
     Retention retention_;
     std::uint64_t last_position_;
     RingMap rings_;

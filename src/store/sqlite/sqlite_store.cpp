@@ -162,8 +162,15 @@ struct SqliteStore::Impl {
         std::uint64_t indexed_newest = 0;
     };
     using TopicEntry = std::pair<const std::string, Topic>;
-    // Topics by a position (then by address, to tell ties apart).
-    using TopicOrder = std::set<std::pair<std::uint64_t, TopicEntry*>>;
+    // Topics by a position, then by name: topics tied on their newest event (one event on
+    // several topics) go for max_topics in name order, as in the memory cache and in Redis.
+    struct ByPositionThenName {
+        bool operator()(const std::pair<std::uint64_t, TopicEntry*>& a,
+                        const std::pair<std::uint64_t, TopicEntry*>& b) const {
+            return a.first != b.first ? a.first < b.first : a.second->first < b.second->first;
+        }
+    };
+    using TopicOrder = std::set<std::pair<std::uint64_t, TopicEntry*>, ByPositionThenName>;
 
     SqliteOptions options;
     std::string label; // "sqlite:PATH", for messages
