@@ -418,6 +418,19 @@ describe('pure functions', () => {
         assert.ok(c.heraldPublish.perCore > 0);
     });
 
+    test('stores: without publish-memory-p64, the memory row takes `publish`', () => {
+        const without = records.filter((r) => r.scenario !== 'publish-memory-p64');
+        const md = renderMarkdown(new Results(without), meta, {
+            command: 'node bench/report.mjs',
+            peersReadme: '../bench/peers/README.md',
+            svgLink: 'benchmarks.svg',
+        });
+        const pub = rec('publish', 'herald').publishes_per_s;
+        assert.equal(row(md, 'memory |')[2], fmtRate(pub));
+        const full = rec('publish-sqlite-full-p64', 'herald').publishes_per_s;
+        assert.ok(md.includes(`sqlite-full-p64 ÷ memory-p64: ${(full / pub).toFixed(2)}`));
+    });
+
     test('goals without Nchan are "not measured"', () => {
         const only = new Results(records.filter((r) => r.server === 'herald'));
         const goals = computeGoals(only);
