@@ -31,6 +31,8 @@
 #include "ops/metrics.hpp"
 #include "ops/stats_feed.hpp"
 #include "store/memory/memory_store.hpp"
+#include "store/redis/presence.hpp"
+#include "store/redis/redis_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace herald::app {
@@ -59,8 +61,12 @@ std::unique_ptr<log::EventLog> open_store(const config::Config& config) {
         options.cache_events = config.store.cache_events;
         return std::make_unique<store::SqliteStore>(std::move(options));
     }
-    throw std::runtime_error("store " + config::password_hidden(url) +
-                             ": the redis store is not available in this build yet");
+    store::RedisOptions options;
+    options.url = url;
+    options.retention = retention;
+    options.timeout_ms = config.store.timeout_ms;
+    options.node_name = config.cluster.node_name;
+    return std::make_unique<store::RedisStore>(std::move(options));
 }
 
 // HOSTNAME:PORT, the name a node has when none is configured.
@@ -245,6 +251,29 @@ int run_serve(const config::Config& config, const ServeOptions& options) {
     }
     services.node = config.cluster.node_name.empty() ? default_node_name(port)
                                                      : config.cluster.node_name;
+    // A cluster node reports its figures to Redis and reads the others' (GET /cluster,
+    // /topics, $sys/connections).
+    std::unique_ptr<store::redis::Presence> presence;
+    if (config.store.url.starts_with("redis://")) {
+        std::string error;
+        auto url = store::redis::parse_url(config.store.url, error);
+        if (!url) {
+            throw std::runtime_error(error); // cannot happen: the store parsed it already
+        }
+        presence = std::make_unique<store::redis::Presence>(
+            std::move(*url), std::chrono::milliseconds(config.store.timeout_ms), services.node,
+            [&services, &hub](bool all) {
+                store::redis::Presence::Sample s;
+                for (const http::WorkerContext* w : services.workers) {
+                    s.connections += w->stats.connections_open.load(std::memory_order_relaxed);
+                }
+                s.subscribers = static_cast<std::uint64_t>(std::max<std::int64_t>(hub.subscribers(), 0));
+                s.counts = hub.changed_counts(all);
+                return s;
+            });
+        services.cluster = presence.get();
+        presence->start();
+    }
 
     for (unsigned i = 0; i < threads; ++i) {
         http::WorkerContext* ctx = contexts[i].get();
@@ -262,7 +291,8 @@ int run_serve(const config::Config& config, const ServeOptions& options) {
                      "guessed offline from any token it signed");
     }
     spdlog::info("herald {} listening on http://{}:{} ({} worker{}, store {})", HERALD_VERSION,
-                 config.server.host, port, threads, threads == 1 ? "" : "s", config.store.url);
+                 config.server.host, port, threads, threads == 1 ? "" : "s",
+                 config::password_hidden(config.store.url));
     {
         const std::string& host = config.server.host;
         const bool any = host == "0.0.0.0" || host == "::";
@@ -292,7 +322,7 @@ int run_serve(const config::Config& config, const ServeOptions& options) {
             if (timer_ec) {
                 return;
             }
-            hub.announce_connections();
+            hub.announce_connections(presence ? presence->others_subscribers() : 0);
             announce();
         });
     };
@@ -371,6 +401,9 @@ int run_serve(const config::Config& config, const ServeOptions& options) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     // Publishes already taken are written and answered before the connections end.
+    if (presence) {
+        presence->stop(); // out of the live set at once
+    }
     store->close();
     std::this_thread::sleep_for(std::chrono::milliseconds(50)); // their answers, posted
     on_workers([](http::WorkerContext& ctx) {

@@ -360,7 +360,7 @@ describe('subscription limits and URI templates', () => {
                 ]);
                 assert.equal(pub.status, 200, `attack publish ${k}: ${pub.status} ${pub.body}`);
                 assert.equal(health.status, 200, `/healthz during attack ${k}: ${health.status} ${health.body}`);
-                assert.deepEqual(JSON.parse(health.body), { status: 'ok' });
+                assert.equal(JSON.parse(health.body).status, 'ok');
             }
             const mine = Array.from({ length: 16 }, (_, i) => `${host}${'x'.repeat(63)}-s${i}`);
             await publishOk(base, { topic: mine, data: 'marker' }, { json: true });

@@ -10,11 +10,11 @@
 
 #include <cstdint>
 #include <memory>
-#include <stdexcept>
 #include <string>
 
 #include "log/event_log.hpp"
 #include "store/memory/memory_store.hpp"
+#include "store/store_error.hpp"
 
 namespace herald::store {
 
@@ -26,12 +26,6 @@ struct SqliteOptions {
     bool sync_full = true;
     Retention retention;
     std::size_t cache_events = 1000; // per topic, in memory
-};
-
-// The database cannot be used: a sentence that names the file and what is wrong.
-class StoreError : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
 };
 
 class SqliteStore final : public log::EventLog {
