@@ -16,6 +16,22 @@ herald_port() {
     return 1
 }
 
+# free_port: prints a TCP port on 127.0.0.1 that nothing listens on now (the kernel's pick).
+free_port() {
+    node -e 'const s = require("net").createServer();
+        s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
+}
+
+# redis_ping PORT: true when a Redis on 127.0.0.1:PORT answers PING.
+redis_ping() {
+    local fd reply=""
+    { exec {fd}<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 1
+    printf 'PING\r\n' >&"$fd"
+    IFS= read -r -t 1 reply <&"$fd"
+    exec {fd}>&-
+    [[ $reply == +PONG* ]]
+}
+
 # append_result FILE SCENARIO SERVER COMMAND SERVER_COMMAND JSON ERROR: appends
 # {"scenario", "server", "command", "server_command", ...the bench JSON} to FILE, or, when
 # JSON is empty or not JSON, {"scenario", "server", "error": ERROR}.

@@ -59,6 +59,12 @@ export const STORE_SCENARIOS = STORES.flatMap((s) =>
     STORE_PUBLISHERS.map((p) => `publish-${s}-p${p}`),
 );
 
+// The cluster scenarios (herald only: two nodes on one Redis) and the goals of their ratios
+// to the single-node scenarios.
+export const CLUSTER_SCENARIOS = ['cluster-fanout', 'cluster-publish'];
+export const CLUSTER_FANOUT_GOAL = 0.7;
+export const CLUSTER_PUBLISH_GOAL = 0.5;
+
 // ---------------------------------------------------------------------------------------
 // Formatting
 
@@ -527,6 +533,42 @@ export function computeGoals(results) {
         };
     });
     add(
+        'cluster-fanout',
+        `Cluster fan-out: \`cluster-fanout\` deliveries/s ≥ ${CLUSTER_FANOUT_GOAL} × \`fanout\`’s (herald), with no loss`,
+        () => {
+            const m = missingOf('cluster-fanout', ['herald'], dps) ?? missingOf('fanout', ['herald'], dps);
+            if (m) return m;
+            const c = results.ok('cluster-fanout', 'herald');
+            const f = results.ok('fanout', 'herald');
+            const r = ratio(c.deliveries_per_s, f.deliveries_per_s);
+            return {
+                value: r,
+                measured:
+                    `two nodes ${fmtRate(c.deliveries_per_s)}/s, one node ${fmtRate(f.deliveries_per_s)}/s: ` +
+                    `${fmtRatio(r)} ×; two nodes ${lossText(c)}`,
+                verdict: isNum(r) && r >= CLUSTER_FANOUT_GOAL && losses(c) === 0 ? MET : NOT_MET,
+            };
+        },
+    );
+    add(
+        'cluster-publish',
+        `Cluster publish: \`cluster-publish\` publishes/s ≥ ${CLUSTER_PUBLISH_GOAL} × \`publish\`’s (herald), with no error`,
+        () => {
+            const m = missingOf('cluster-publish', ['herald'], pps) ?? missingOf('publish', ['herald'], pps);
+            if (m) return m;
+            const c = results.ok('cluster-publish', 'herald');
+            const p = results.ok('publish', 'herald');
+            const r = ratio(c.publishes_per_s, p.publishes_per_s);
+            return {
+                value: r,
+                measured:
+                    `two nodes ${fmtRate(c.publishes_per_s)}/s, one node ${fmtRate(p.publishes_per_s)}/s: ` +
+                    `${fmtRatio(r)} ×; two nodes ${fmtInt(c.publish_errors ?? 0)} publish errors`,
+                verdict: isNum(r) && r >= CLUSTER_PUBLISH_GOAL && (c.publish_errors ?? 0) === 0 ? MET : NOT_MET,
+            };
+        },
+    );
+    add(
         'idle-flat',
         'Memory per subscriber flat from 1,000 to the maximum (the max figure within 15% of the 10,000 figure)',
         () => {
@@ -557,9 +599,9 @@ export function computeGoals(results) {
 
 const pct = (cpu, secs) =>
     isNum(cpu) && isNum(secs) && secs > 0 ? ` (${fmtFixed((cpu / secs) * 100, 0)}% of a core)` : '';
-const cpuRow = (label, field) => ({
+const cpuRow = (label, field, get = (r) => r[field]) => ({
     label,
-    get: (r) => r[field],
+    get,
     fmt: (v, r) => `${fmtFixed(v, 1)} s${pct(v, r.publish_s)}`,
 });
 const num = (label, get, fmt = fmtInt) => ({ label, get, fmt });
@@ -783,6 +825,8 @@ function kindOf(results, scenario) {
     const known = SCENARIOS.find((s) => s.id === scenario);
     if (known) return known.kind;
     if (STORE_SCENARIOS.includes(scenario)) return 'publish';
+    if (scenario === 'cluster-publish') return 'publish';
+    if (scenario === 'cluster-fanout') return 'events';
     const recs = results.serversOf(scenario).map((s) => results.ok(scenario, s)).filter(Boolean);
     if (recs.some((r) => r.churn && isNum(r.churn.connects) && r.churn.connects > 0)) return 'churn';
     if (recs.some((r) => r.idle === true)) return 'idle';
@@ -860,14 +904,21 @@ function scenarioSection(results, meta, scenario, notes, level = '##') {
 // ---------------------------------------------------------------------------------------
 // Store table (herald only)
 
+// The store's scenario, herald's entry. bench/run.sh runs no publish-memory-p64: the
+// memory store with 64 publishers is the `publish` scenario (herald's default store).
+function storeEntry(results, store, publishers) {
+    const e = results.entry(`publish-${store}-p${publishers}`, 'herald');
+    return e ?? (store === 'memory' && publishers === 64 ? results.entry('publish', 'herald') : undefined);
+}
+
 export function computeStores(results) {
     const present = STORE_SCENARIOS.filter((s) => results.entry(s, 'herald'));
     if (present.length === 0) return undefined;
     const rows = STORES.map((store) => ({
         store,
-        cells: STORE_PUBLISHERS.map((p) => results.entry(`publish-${store}-p${p}`, 'herald')),
+        cells: STORE_PUBLISHERS.map((p) => storeEntry(results, store, p)),
     }));
-    const mem = results.ok('publish-memory-p64', 'herald')?.publishes_per_s;
+    const mem = storeEntry(results, 'memory', 64)?.rec?.publishes_per_s;
     const full = results.ok('publish-sqlite-full-p64', 'herald')?.publishes_per_s;
     return { rows, ratio: ratio(full, mem) };
 }
@@ -878,7 +929,7 @@ function storeSection(results, notes) {
     const lines = [
         '## Stores (herald only)',
         '',
-        'Publish-only throughput of herald with each store: no subscribers, publishers as fast as they can, each waiting for the answer before the next. `sqlite-normal` and `sqlite-full` are the SQLite store with `HERALD_STORE_SYNC=normal` and `full`, each run on a new database file.',
+        'Publish-only throughput of herald with each store: no subscribers, publishers as fast as they can, each waiting for the answer before the next. `sqlite-normal` and `sqlite-full` are the SQLite store with `HERALD_STORE_SYNC=normal` and `full`, each run on a new database file. The memory store with 64 publishers is the `publish` scenario unless a `publish-memory-p64` ran.',
         '',
     ];
     const body = st.rows.map(({ store, cells }) => [
@@ -903,6 +954,157 @@ function storeSection(results, notes) {
     lines.push('<details>', '<summary>Full figures of the store scenarios</summary>', '');
     lines.push(...figuresTable(cols, ROWS_BY_KIND.publish), '', '</details>', '');
     return lines;
+}
+
+// ---------------------------------------------------------------------------------------
+// Cluster (herald only): two nodes on one Redis against one node on the memory store
+
+// The fraction of one core a CPU time over the publishing window is; undefined when unknown.
+function coreFraction(cpuS, rec) {
+    return isNum(cpuS) && cpuS >= 0 && isNum(rec?.publish_s) && rec.publish_s > 0 ? cpuS / rec.publish_s : undefined;
+}
+const heraldCores = (rec) => coreFraction(rec?.server_cpu_s, rec);
+const redisCores = (rec) => coreFraction(rec?.aux?.redis?.cpu_s, rec);
+
+// The cluster scenarios beside their single-node baselines, the two ratios, and the
+// arithmetic for N nodes: Redis's ceiling R = publishes/s ÷ Redis's fraction of a core, and
+// herald's publishes (or deliveries) per core = publishes/s ÷ herald's cores.
+export function computeCluster(results) {
+    if (!CLUSTER_SCENARIOS.some((s) => results.entry(s, 'herald'))) return undefined;
+    const rows = [
+        ['fanout', 'one node, memory store'],
+        ['cluster-fanout', 'two nodes, Redis store'],
+        ['publish', 'one node, memory store'],
+        ['publish-memory-p1', 'one node, memory store, 1 publisher'],
+        ['cluster-publish', 'two nodes, Redis store'],
+    ]
+        .map(([scenario, setup]) => ({ scenario, setup, entry: results.entry(scenario, 'herald') }))
+        .filter((r) => r.entry);
+    const cf = results.ok('cluster-fanout', 'herald');
+    const cp = results.ok('cluster-publish', 'herald');
+    const out = {
+        rows,
+        fanoutRatio: ratio(cf?.deliveries_per_s, results.ok('fanout', 'herald')?.deliveries_per_s),
+        publishRatio: ratio(cp?.publishes_per_s, results.ok('publish', 'herald')?.publishes_per_s),
+    };
+    const rf = redisCores(cp);
+    if (isNum(cp?.publishes_per_s) && cp.publishes_per_s > 0 && isNum(rf) && rf > 0) {
+        out.redis = { publishes: cp.publishes_per_s, cores: rf, ceiling: cp.publishes_per_s / rf };
+    }
+    const hf = heraldCores(cp);
+    if (isNum(cp?.publishes_per_s) && cp.publishes_per_s > 0 && isNum(hf) && hf > 0) {
+        out.heraldPublish = { publishes: cp.publishes_per_s, cores: hf, perCore: cp.publishes_per_s / hf };
+    }
+    const hff = heraldCores(cf);
+    if (isNum(cf?.deliveries_per_s) && cf.deliveries_per_s > 0 && isNum(hff) && hff > 0) {
+        out.heraldFanout = { deliveries: cf.deliveries_per_s, cores: hff, perCore: cf.deliveries_per_s / hff };
+    }
+    return out;
+}
+
+const pctOfCore = (f) => (isNum(f) ? `${fmtFixed(f * 100, 0)}% of a core` : '—');
+// A fraction of a core with the digits that matter: 0.32, 1.21, 0.045.
+const fmtCores = (f) => fmtFixed(f, f < 0.1 ? 3 : 2);
+
+function clusterSection(results, meta, notes) {
+    const c = computeCluster(results);
+    if (!c) return [];
+    const lines = [
+        '## Cluster (herald only)',
+        '',
+        'The loads of `fanout` and `publish` (1,000 subscribers and 64 publishers, 64 publishers alone; 256-byte payloads) on two herald nodes sharing one Redis (`--store redis://…`, `--node-name a` and `b`, `--threads 1` each; a redis-server started for the scenario with `--save "" --appendonly no`) instead of one node with the memory store (`--threads` one per core). The load generator deals its subscribers and publishers round-robin over the two nodes, so every event published on one node must reach the subscribers of both; losses are still exact counts. herald’s CPU is both nodes’ summed; Redis’s is measured apart (`--aux-pid redis=PID`).',
+        '',
+    ];
+    const cell = (e, get, fmt) => cellFor(notes, e, get, fmt, true);
+    lines.push(
+        ...table(
+            ['scenario', 'setup', 'publishes/s', 'deliveries/s', 'missing + duplicates', 'publish errors', 'herald CPU', 'Redis CPU'],
+            c.rows.map(({ scenario, setup, entry }) => [
+                `\`${scenario}\``,
+                setup,
+                cell(entry, (r) => r.publishes_per_s, fmtRate),
+                cell(entry, (r) => (r.subscribers > 0 ? r.deliveries_per_s : undefined), fmtRate),
+                cell(entry, (r) => (r.subscribers > 0 ? losses(r) : undefined), fmtInt),
+                cell(entry, (r) => r.publish_errors, fmtInt),
+                cell(entry, heraldCores, pctOfCore),
+                cell(entry, redisCores, pctOfCore),
+            ]),
+            ['---', '---', '---:', '---:', '---:', '---:', '---:', '---:'],
+        ),
+        '',
+    );
+    const cf = results.ok('cluster-fanout', 'herald');
+    const cp = results.ok('cluster-publish', 'herald');
+    const verdict = (r, goal, clean) => (r >= goal && clean ? MET : NOT_MET);
+    lines.push(
+        isNum(c.fanoutRatio)
+            ? `- \`cluster-fanout\` ÷ \`fanout\`, deliveries/s: ${fmtRatio(c.fanoutRatio)} (goal ≥ ${CLUSTER_FANOUT_GOAL} with nothing lost: ${verdict(c.fanoutRatio, CLUSTER_FANOUT_GOAL, losses(cf) === 0)}; ${lossText(cf)}).`
+            : '- `cluster-fanout` ÷ `fanout`, deliveries/s: not measured (it needs both herald results).',
+        isNum(c.publishRatio)
+            ? `- \`cluster-publish\` ÷ \`publish\`, publishes/s: ${fmtRatio(c.publishRatio)} (goal ≥ ${CLUSTER_PUBLISH_GOAL} with no publish error: ${verdict(c.publishRatio, CLUSTER_PUBLISH_GOAL, (cp.publish_errors ?? 0) === 0)}; ${fmtInt(cp.publish_errors ?? 0)} errors).`
+            : '- `cluster-publish` ÷ `publish`, publishes/s: not measured (it needs both herald results).',
+        '',
+    );
+    lines.push(...clusterArithmetic(c, meta));
+    lines.push('<details>', '<summary>Full figures of the cluster scenarios</summary>', '');
+    for (const s of CLUSTER_SCENARIOS.filter((sc) => results.entry(sc, 'herald'))) {
+        const entry = results.entry(s, 'herald');
+        const cols = [{ head: `\`${s}\`` + (entry.error !== undefined ? notes.ref(entry) : ''), entry }];
+        lines.push(...figuresTable(cols, [...ROWS_BY_KIND[kindOf(results, s)], ...auxRows(cols)]), '');
+    }
+    lines.push('</details>', '');
+    return lines;
+}
+
+// The paragraph on what the cluster figures mean, generated from them.
+function clusterArithmetic(c, meta) {
+    const cores = isNum(meta.nproc) ? meta.nproc : undefined;
+    const lines = [
+        `**Overhead, not scaling.** On this ${cores ? `${fmtInt(cores)}-core ` : ''}machine both nodes, Redis and the load generator share the same cores: a second node brings no CPU of its own, so these runs measure what the Redis store costs per publish and per delivery, not what a cluster gains. What a cluster of N nodes, each on its own machine, could do follows from the costs measured here:`,
+        '',
+    ];
+    if (c.redis) {
+        lines.push(
+            `- **Redis bounds the publish rate.** Every publish, whichever node takes it, runs the append script once in Redis, which executes commands on one thread; Redis also sends each event once to every node’s subscription. So the cluster publishes at most R = publishes/s ÷ Redis’s fraction of a core, with the same 256-byte payloads: in \`cluster-publish\`, R = ${fmtRate(c.redis.publishes)} ÷ ${fmtCores(c.redis.cores)} = **${fmtRate(c.redis.ceiling)} publishes/s**, whatever N. It was measured with two nodes following; each more node adds one Pub/Sub message per event to Redis’s work, so for N > 2 the ceiling is somewhat lower.`,
+        );
+    } else {
+        lines.push('- **Redis bounds the publish rate**: R = publishes/s ÷ Redis’s fraction of a core in `cluster-publish`; not measured in this run (it needs `cluster-publish` with Redis’s CPU).');
+    }
+    if (c.heraldPublish) {
+        const h = c.heraldPublish;
+        let line =
+            `- **herald’s side grows with the nodes.** In \`cluster-publish\` the two nodes spent ${fmtCores(h.cores)} cores on ${fmtRate(h.publishes)} publishes/s: H = ${fmtRate(h.publishes)} ÷ ${fmtCores(h.cores)} = ${fmtRate(h.perCore)} publishes/s per core of herald (measured beside the load generator, so on the low side). ` +
+            'N nodes of C cores each publish at most min(N × C × H, R)';
+        if (c.redis && cores) {
+            const n = c.redis.ceiling / (cores * h.perCore);
+            line += `; with C = ${fmtInt(cores)} (this machine), Redis becomes the bound from N = R ÷ (C × H) = ${fmtRate(c.redis.ceiling)} ÷ (${fmtInt(cores)} × ${fmtRate(h.perCore)}) ≈ ${fmtFixed(n, 1)} node${n === 1 ? '' : 's'}`;
+        }
+        lines.push(line + '.');
+    }
+    if (c.heraldFanout) {
+        const f = c.heraldFanout;
+        lines.push(
+            `- **Fan-out grows with the nodes too.** Each node writes an event only to its own subscribers, and Redis’s work per event does not depend on how many subscribers there are. In \`cluster-fanout\` the nodes spent ${fmtCores(f.cores)} cores on ${fmtRate(f.deliveries)} deliveries/s (their publishes’ work included): ${fmtRate(f.perCore)} deliveries/s per core of herald, so N nodes of C cores deliver up to N × C × ${fmtRate(f.perCore)} deliveries/s, as long as the events themselves stay under R publishes/s.`,
+        );
+    }
+    lines.push('');
+    return lines;
+}
+
+// Rows for the processes measured beside the server (--aux-pid) that any column has.
+function auxRows(columns) {
+    const names = [];
+    for (const col of columns) {
+        for (const name of Object.keys(col.entry?.rec?.aux ?? {})) if (!names.includes(name)) names.push(name);
+    }
+    if (names.length === 0) return [];
+    return [
+        group('Beside the server'),
+        ...names.flatMap((name) => [
+            cpuRow(`${name} CPU`, undefined, (r) => (r.aux?.[name]?.cpu_s >= 0 ? r.aux[name].cpu_s : undefined)),
+            num(`${name} RSS after connecting`, (r) => r.aux?.[name]?.rss_after_kb, fmtMiBFromKiB),
+        ]),
+    ];
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1078,8 +1280,11 @@ function commandsSection(results, meta) {
 function orderedScenarios(results) {
     const known = SCENARIOS.map((s) => s.id).filter((id) => results.has(id));
     const stores = STORE_SCENARIOS.filter((id) => results.has(id));
-    const others = results.scenarios().filter((id) => !known.includes(id) && !stores.includes(id));
-    return [...known, ...stores, ...others];
+    const cluster = CLUSTER_SCENARIOS.filter((id) => results.has(id));
+    const others = results
+        .scenarios()
+        .filter((id) => !known.includes(id) && !stores.includes(id) && !cluster.includes(id));
+    return [...known, ...stores, ...cluster, ...others];
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1124,11 +1329,12 @@ const METHOD = [
     '',
     '- **Subscribers**: `--subscribers N` non-blocking connections on epoll threads, spread over `--processes` processes (each process may open only so many files) and, with `--source-ips K`, bound round-robin to `127.0.0.1..127.0.0.K` (one source address has about 28,000 ports towards one server port). At most `--connect-window` connections are being opened at once. Connect time runs from the first `connect()` to the last response head.',
     '- **Publishers**: `--publishers P` keep-alive connections, each sending a POST and reading its answer before the next (a closed loop); `--rate` paces them, 0 is as fast as they go. Each event’s data is `<publisher>-<seq> <publish_time_ns> <padding>`; an answer 2xx counts the event as acknowledged.',
+    '- **Several nodes**: with several `--url`s (repeated or comma-separated), subscriber i connects to URL i % N and publisher p publishes to URL p % N; a subscriber still expects every acknowledged event of its topic, whichever node took it.',
     '- **Losses and duplicates**: every subscriber keeps one bit per (publisher, seq) it received. At the end, *missing* is the acknowledged events of its topic it never got, *duplicates* the events it got more than once: exact counts, summed over subscribers. Events that arrive unacknowledged or unparsable are counted apart. After publishing, the generator waits for events still in flight, until `--drain` seconds pass without a new one; deliveries per second are counted over the time up to the last event received, so a server that buffers is not credited for it.',
     '- **Latency**: receive time minus the time stamped in the data just before the POST was sent, both `CLOCK_MONOTONIC` (one clock for every process of the machine). It includes the POST, the server’s work and the delivery. Recorded in a log-linear histogram (32 buckets per power of two, about 3% resolution); percentiles are bucket upper bounds, `max` is exact.',
     '- **Throughput**: publishes/s is acknowledged publishes over the publishing time; deliveries/s is events received by all subscribers over the same time.',
     '- **Memory**: `--pid` names the server’s processes (nginx’s master and workers; Pushpin’s runner, condure, zurl, pushpin-proxy and pushpin-handler; herald’s one process). Their summed `VmRSS` is read before connecting and `--settle` seconds after the last response head; the difference over the subscribers is the memory per subscriber. It is user-space memory: the kernel’s socket structures, the same for every server, are not in it.',
-    '- **CPU**: the server’s user + system time over the publishing window (from `/proc/PID/stat`), and the generator’s own, as seconds.',
+    '- **CPU**: the server’s user + system time over the publishing window (from `/proc/PID/stat`), and the generator’s own, as seconds. `--aux-pid NAME=PID` measures another process the same way (Redis, in the cluster scenarios) and reports it apart.',
     '- **Churn**: `--churn R` opens R extra subscriber connections a second while events flow, holds each `--churn-hold` ms after its response head and closes it; it reports the connects per second achieved and the time from `connect()` to the response head.',
     '',
     'Every server is started fresh for every scenario, and the three run one after another for each scenario, so that a slower or busier minute of the machine falls on all of them alike.',
@@ -1209,7 +1415,10 @@ export function renderMarkdown(results, meta, ctx) {
         L.push(...scenarioSection(results, meta, sc, notes));
     }
     L.push(...storeSection(results, notes));
-    const others = order.filter((s) => !knownIds.includes(s) && !STORE_SCENARIOS.includes(s));
+    L.push(...clusterSection(results, meta, notes));
+    const others = order.filter(
+        (s) => !knownIds.includes(s) && !STORE_SCENARIOS.includes(s) && !CLUSTER_SCENARIOS.includes(s),
+    );
     if (others.length) {
         L.push('## Other scenarios', '', 'Scenarios this page has no description for, with their figures as recorded.', '');
         for (const sc of others) L.push(...scenarioSection(results, meta, sc, notes, '###'));

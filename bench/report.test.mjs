@@ -13,6 +13,9 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import {
+    CLUSTER_FANOUT_GOAL,
+    CLUSTER_PUBLISH_GOAL,
+    computeCluster,
     computeGoals,
     computeMillion,
     fmtInt,
@@ -186,6 +189,57 @@ describe('generator on the fixture', () => {
         assert.ok(md.includes(`sqlite-full-p64 ÷ memory-p64: ${r.toFixed(2)}`));
     });
 
+    test('the cluster section: ratios, verdicts, CPU side by side, the arithmetic', () => {
+        const md = readFileSync(out, 'utf8');
+        const section = md.split('## Cluster (herald only)')[1]?.split('\n## ')[0];
+        assert.ok(section, 'no cluster section');
+        const cf = rec('cluster-fanout', 'herald');
+        const cp = rec('cluster-publish', 'herald');
+        const fan = rec('fanout', 'herald');
+        const pub = rec('publish', 'herald');
+
+        // The scenarios side by side, herald's CPU and Redis's in their own columns.
+        const pct = (cpu, r) => `${Math.round((cpu / r.publish_s) * 100)}% of a core`;
+        const fanRow = row(section, '`fanout`');
+        assert.equal(fanRow[3], fmtRate(fan.deliveries_per_s));
+        assert.equal(fanRow[6], pct(fan.server_cpu_s, fan));
+        assert.equal(fanRow[7], '—', 'no Redis on one node');
+        const cfRow = row(section, '`cluster-fanout`');
+        assert.equal(cfRow[3], fmtRate(cf.deliveries_per_s));
+        assert.equal(cfRow[4], fmtInt(cf.missing + cf.duplicates));
+        assert.equal(cfRow[6], pct(cf.server_cpu_s, cf));
+        assert.equal(cfRow[7], pct(cf.aux.redis.cpu_s, cf));
+        const cpRow = row(section, '`cluster-publish`');
+        assert.equal(cpRow[2], fmtRate(cp.publishes_per_s));
+        assert.equal(cpRow[3], '—', 'no deliveries without subscribers');
+        assert.equal(cpRow[7], pct(cp.aux.redis.cpu_s, cp));
+        assert.equal(row(section, '`publish-memory-p1`')[2], fmtRate(rec('publish-memory-p1', 'herald').publishes_per_s));
+
+        // The ratios: the fixture meets the fan-out goal and misses the publish goal.
+        const fr = cf.deliveries_per_s / fan.deliveries_per_s;
+        const pr = cp.publishes_per_s / pub.publishes_per_s;
+        assert.ok(fr >= CLUSTER_FANOUT_GOAL && pr < CLUSTER_PUBLISH_GOAL, 'fixture as intended');
+        assert.ok(section.includes(`deliveries/s: ${fr.toFixed(2)} (goal ≥ 0.7 with nothing lost: met;`));
+        assert.ok(section.includes(`publishes/s: ${pr.toFixed(2)} (goal ≥ 0.5 with no publish error: not met;`));
+        assert.equal(row(md, 'Cluster fan-out')[2], '**met**');
+        assert.equal(row(md, 'Cluster publish')[2], '**not met**');
+
+        // Redis's ceiling R = publishes/s ÷ Redis's fraction of a core, and herald's per core.
+        assert.match(section, /Overhead, not scaling/);
+        const rf = cp.aux.redis.cpu_s / cp.publish_s;
+        const R = cp.publishes_per_s / rf;
+        assert.ok(section.includes(`R = ${fmtRate(cp.publishes_per_s)} ÷ ${rf.toFixed(2)} = **${fmtRate(R)} publishes/s**`));
+        const hf = cp.server_cpu_s / cp.publish_s;
+        const H = cp.publishes_per_s / hf;
+        assert.ok(section.includes(`H = ${fmtRate(cp.publishes_per_s)} ÷ ${hf.toFixed(2)} = ${fmtRate(H)} publishes/s per core`));
+        assert.ok(section.includes(`≈ ${(R / (meta.nproc * H)).toFixed(1)} node`));
+        const c = computeCluster(new Results(records));
+        assert.ok(Math.abs(c.redis.ceiling - R) < 1e-6);
+
+        // The full figures include Redis's CPU and memory.
+        assert.ok(section.includes('| redis CPU | '));
+    });
+
     test('one million: the arithmetic from idle-max and paced', () => {
         const md = readFileSync(out, 'utf8');
         const bps = rec('idle-max', 'herald').bytes_per_subscriber;
@@ -200,7 +254,8 @@ describe('generator on the fixture', () => {
     test('the commands, in one <details> block per server', () => {
         const md = readFileSync(out, 'utf8');
         const servers = [...new Set(records.map((r) => r.server))];
-        assert.equal((md.match(/^<details>$/gm) ?? []).length, servers.length + 1); // + store figures
+        // + the store figures and the cluster figures
+        assert.equal((md.match(/^<details>$/gm) ?? []).length, servers.length + 2);
         const h = rec('paced', 'herald');
         assert.ok(md.includes(`$ ${h.server_command}\n$ ${h.command}\n`));
         assert.ok(md.includes('![') && md.includes('](benchmarks.svg)'));
@@ -339,6 +394,41 @@ describe('pure functions', () => {
         });
         assert.deepEqual(replaceReadmeBlock('a\n<!-- bench:end -->\n<!-- bench:begin -->\n', 'x').found, false);
         assert.deepEqual(replaceReadmeBlock('plain', 'x'), { text: 'plain', found: false });
+    });
+
+    test('cluster: no cluster result, no section; no baseline, "not measured"', () => {
+        const single = records.filter((r) => !r.scenario.startsWith('cluster-'));
+        assert.equal(computeCluster(new Results(single)), undefined);
+        const ctx = { command: 'node bench/report.mjs', peersReadme: '../bench/peers/README.md', svgLink: 'benchmarks.svg' };
+        assert.ok(!renderMarkdown(new Results(single), meta, ctx).includes('## Cluster'));
+        assert.equal(computeGoals(new Results(single)).find((g) => g.id === 'cluster-fanout').verdict, 'not measured');
+
+        const noBaseline = records.filter((r) => r.scenario !== 'fanout' && r.scenario !== 'publish');
+        const md = renderMarkdown(new Results(noBaseline), meta, ctx);
+        assert.ok(md.includes('`cluster-fanout` ÷ `fanout`, deliveries/s: not measured'));
+        assert.equal(computeGoals(new Results(noBaseline)).find((g) => g.id === 'cluster-publish').verdict, 'not measured');
+
+        // A cluster that loses events misses its goal whatever the ratio.
+        const lossy = records.map((r) => (r.scenario === 'cluster-fanout' ? { ...r, missing: 5, clean: false } : r));
+        assert.equal(computeGoals(new Results(lossy)).find((g) => g.id === 'cluster-fanout').verdict, 'not met');
+        // Without Redis's CPU there is no ceiling to state.
+        const noAux = records.map((r) => (r.scenario === 'cluster-publish' ? { ...r, aux: {} } : r));
+        const c = computeCluster(new Results(noAux));
+        assert.equal(c.redis, undefined);
+        assert.ok(c.heraldPublish.perCore > 0);
+    });
+
+    test('stores: without publish-memory-p64, the memory row takes `publish`', () => {
+        const without = records.filter((r) => r.scenario !== 'publish-memory-p64');
+        const md = renderMarkdown(new Results(without), meta, {
+            command: 'node bench/report.mjs',
+            peersReadme: '../bench/peers/README.md',
+            svgLink: 'benchmarks.svg',
+        });
+        const pub = rec('publish', 'herald').publishes_per_s;
+        assert.equal(row(md, 'memory |')[2], fmtRate(pub));
+        const full = rec('publish-sqlite-full-p64', 'herald').publishes_per_s;
+        assert.ok(md.includes(`sqlite-full-p64 ÷ memory-p64: ${(full / pub).toFixed(2)}`));
     });
 
     test('goals without Nchan are "not measured"', () => {

@@ -9,6 +9,7 @@
 #   SERVERS="..."    a subset of: herald nchan pushpin          (default: all three)
 #   SCENARIOS="..."  a subset of the scenarios below, in the order given
 #   HERALD_BIN=...   the herald binary (default build/release/herald)
+#   REDIS_SERVER=... the redis-server of the cluster scenarios (default: redis-server)
 #   REPORT=0         leave docs/ and README.md alone (results stay in build/bench/)
 #
 # Scenarios (every server unless marked herald only):
@@ -30,6 +31,14 @@
 #               or sqlite (sync full), N = 1 or 64 publishers: publish-memory-p1,
 #               publish-sqlite-normal-p1, publish-sqlite-normal-p64, publish-sqlite-full-p1,
 #               publish-sqlite-full-p64 (memory-p64 is `publish`)
+#   cluster-fanout (herald only)  fanout on a cluster: a redis-server of its own (own port and
+#               folder, --save "" --appendonly no) and two herald nodes on it (--store
+#               redis://..., --node-name a and b, --threads 1 each); the 1,000 subscribers and
+#               64 publishers are dealt round-robin over the two nodes, and Redis's CPU is
+#               measured beside herald's (--aux-pid redis=PID). Against `fanout`.
+#   cluster-publish (herald only)  publish on the same cluster: 64 publishers through both
+#               nodes, no subscribers. Against `publish` and `publish-memory-p1`.
+#   (not in QUICK: the cluster scenarios need the Redis store in the binary.)
 #
 # Exit status: 0 when every run was clean (nothing lost, duplicated or refused) and every
 # server started; 1 otherwise. A peer that fails to start is recorded and reported.
@@ -40,6 +49,7 @@ ROOT=$PWD
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
 HERALD=${HERALD_BIN:-build/release/herald}
+REDIS_SERVER=${REDIS_SERVER:-redis-server}
 QUICK=${QUICK:-0}
 SERVERS=${SERVERS:-herald nchan pushpin}
 REPORT=${REPORT:-1}
@@ -53,7 +63,7 @@ else
     DEFAULT_SCENARIOS="idle-1k idle-10k idle-max fanout fanout-paced fanout-stalled fanout-p4
         paced topics publish churn
         publish-memory-p1 publish-sqlite-normal-p1 publish-sqlite-normal-p64
-        publish-sqlite-full-p1 publish-sqlite-full-p64"
+        publish-sqlite-full-p1 publish-sqlite-full-p64 cluster-fanout cluster-publish"
     DURATION=10
     SETTLE=1
     DRAIN=5
@@ -78,7 +88,11 @@ NOFILE=$(ulimit -n)
 SERVER_PIDS=""    # comma-separated, for --pid
 SERVER_CMD=""     # how the server was started, for the report
 SERVER_STOP=""    # the command that stops it
-HERALD_PID=""
+HERALD_PIDS=()    # every herald node running
+REDIS_PID=""      # the cluster scenarios' redis-server
+REDIS_PORT=""
+NODE_PORT=""      # the port of the herald node started last
+AUX=()            # --aux-pid NAME=PID for processes measured beside the server
 BENCH_PID=""
 cleanup() {
     [[ -n $BENCH_PID ]] && kill -TERM "$BENCH_PID" 2>/dev/null
@@ -90,25 +104,74 @@ trap 'exit 130' INT TERM
 # Sub/pub URL options of the server now running.
 TARGET=()
 
+# start_node LOG-NAME THREADS [serve args...]: one herald, its pid added to HERALD_PIDS and
+# its port in NODE_PORT; its command line added to SERVER_CMD.
+start_node() {
+    local name=$1 threads=$2
+    shift 2
+    local log=$OUT_DIR/herald-$name.log
+    local cmd=("$HERALD" serve --host 127.0.0.1 --port 0 --threads "$threads" "$@")
+    SERVER_CMD+="${SERVER_CMD:+; }${SERVE_ENV[*]}${SERVE_ENV[*]:+ }herald serve --host 127.0.0.1 --port 0 --threads $threads $*"
+    env "${SERVE_ENV[@]}" "${cmd[@]}" >"$log" 2>&1 &
+    local pid=$!
+    HERALD_PIDS+=("$pid")
+    if ! NODE_PORT=$(herald_port "$log" "$pid"); then
+        echo "bench/run.sh: herald did not start; its log ($log):" >&2
+        cat "$log" >&2
+        return 1
+    fi
+}
+
 start_herald() {
     local name=$1
     shift
-    local log=$OUT_DIR/herald-$name.log
-    local cmd=("$HERALD" serve --host 127.0.0.1 --port 0 --threads "$THREADS" "$@")
-    SERVER_CMD="${SERVE_ENV[*]}${SERVE_ENV[*]:+ }herald serve --host 127.0.0.1 --port 0 --threads $THREADS $*"
-    env "${SERVE_ENV[@]}" "${cmd[@]}" >"$log" 2>&1 &
-    HERALD_PID=$!
-    local port
-    if ! port=$(herald_port "$log" "$HERALD_PID"); then
-        echo "bench/run.sh: herald did not start; its log ($log):" >&2
-        cat "$log" >&2
-        kill -TERM "$HERALD_PID" 2>/dev/null
-        wait "$HERALD_PID" 2>/dev/null
-        HERALD_PID=""
+    SERVER_CMD=""
+    start_node "$name" "$THREADS" "$@" || return 1
+    SERVER_PIDS=${HERALD_PIDS[0]}
+    TARGET=(--url "http://127.0.0.1:$NODE_PORT")
+}
+
+# start_redis NAME: a redis-server of the scenario's own, on a free port, in a folder of its
+# own, with no persistence; REDIS_PID and REDIS_PORT.
+start_redis() {
+    local dir=$OUT_DIR/redis-$1
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    if ! command -v "$REDIS_SERVER" >/dev/null; then
+        echo "bench/run.sh: $REDIS_SERVER not found (scripts/install-deps.sh installs it)" >&2
         return 1
     fi
-    SERVER_PIDS=$HERALD_PID
-    TARGET=(--url "http://127.0.0.1:$port")
+    REDIS_PORT=$(free_port) || return 1
+    local args=(--port "$REDIS_PORT" --bind 127.0.0.1 --dir "$dir" --save "" --appendonly no)
+    "$REDIS_SERVER" "${args[@]}" >"$dir/redis.log" 2>&1 &
+    REDIS_PID=$!
+    SERVER_CMD="redis-server --port $REDIS_PORT --bind 127.0.0.1 --dir DIR --save \"\" --appendonly no"
+    for _ in $(seq 100); do
+        redis_ping "$REDIS_PORT" && return 0
+        kill -0 "$REDIS_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "bench/run.sh: redis-server did not start; its log ($dir/redis.log):" >&2
+    cat "$dir/redis.log" >&2
+    return 1
+}
+
+# start_cluster NAME: Redis, then herald nodes a and b on it, one thread each (this machine
+# has two cores); the bench targets both and measures Redis apart.
+start_cluster() {
+    local name=$1 node
+    start_redis "$name" || return 1
+    TARGET=()
+    for node in a b; do
+        start_node "$name-$node" 1 --store "redis://127.0.0.1:$REDIS_PORT" --node-name "$node" ||
+            return 1
+        TARGET+=(--url "http://127.0.0.1:$NODE_PORT")
+    done
+    SERVER_PIDS=$(
+        IFS=,
+        echo "${HERALD_PIDS[*]}"
+    )
+    AUX=(--aux-pid "redis=$REDIS_PID")
 }
 
 start_peer() {
@@ -135,16 +198,25 @@ start_peer() {
 }
 
 stop_server() {
-    if [[ -n $HERALD_PID ]]; then
-        kill -TERM "$HERALD_PID" 2>/dev/null
-        wait "$HERALD_PID" 2>/dev/null
-        HERALD_PID=""
+    local pid
+    for pid in "${HERALD_PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null
+    done
+    for pid in "${HERALD_PIDS[@]}"; do
+        wait "$pid" 2>/dev/null
+    done
+    HERALD_PIDS=()
+    if [[ -n $REDIS_PID ]]; then # after the nodes, so that none sees it go
+        kill -TERM "$REDIS_PID" 2>/dev/null
+        wait "$REDIS_PID" 2>/dev/null
+        REDIS_PID=""
     fi
     if [[ -n $SERVER_STOP ]]; then
         $SERVER_STOP >/dev/null 2>&1
         SERVER_STOP=""
     fi
     SERVER_PIDS=""
+    AUX=()
 }
 
 record() { # scenario server command json error
@@ -153,6 +225,7 @@ record() { # scenario server command json error
 
 FAILED=0
 SERVE_ENV=()
+CLUSTER=0 # 1: run() starts herald as a cluster (start_cluster), for one call
 # run SCENARIO SERVER [herald serve args...] -- BENCH-ARGS...
 run() {
     local scenario=$1 server=$2
@@ -166,18 +239,22 @@ run() {
     echo
     echo "== $scenario: $server"
     local started=0
-    if [[ $server == herald ]]; then
+    if [[ $server == herald && $CLUSTER == 1 ]]; then
+        start_cluster "$scenario" && started=1
+    elif [[ $server == herald ]]; then
         start_herald "$scenario" "${serve_args[@]}" && started=1
     else
         start_peer "$server" && started=1
     fi
     if [[ $started == 0 ]]; then
+        stop_server
         record "$scenario" "$server" "" "" "$server did not start (see build/bench/*.log)"
         FAILED=1
         SERVE_ENV=()
+        CLUSTER=0
         return
     fi
-    local cmd=("$HERALD" bench "${TARGET[@]}" --pid "$SERVER_PIDS" --settle "$SETTLE" --drain "$DRAIN" --label "$scenario/$server" "$@" --json)
+    local cmd=("$HERALD" bench "${TARGET[@]}" --pid "$SERVER_PIDS" "${AUX[@]}" --settle "$SETTLE" --drain "$DRAIN" --label "$scenario/$server" "$@" --json)
     local shown="herald bench ${cmd[*]:2}"
     echo "\$ $SERVER_CMD"
     echo "\$ $shown"
@@ -196,6 +273,7 @@ run() {
     fi
     record "$scenario" "$server" "$shown" "$json" "herald bench exited $rc with no result"
     SERVE_ENV=()
+    CLUSTER=0
 }
 
 # Each scenario against each server, one after another.
@@ -221,6 +299,14 @@ store_run() {
     fi
     run "$scenario" herald "${args[@]}" -- --subscribers 0 --publishers "$pubs" \
         --duration "$DURATION" --payload 256 --settle 0 --drain 0
+}
+
+# cluster-*, herald only: two nodes on a Redis of their own.
+cluster_run() {
+    local scenario=$1
+    shift
+    CLUSTER=1
+    run "$scenario" herald -- "$@"
 }
 
 START=$(date +%s)
@@ -259,6 +345,14 @@ for scenario in $SCENARIOS; do
     publish-memory-p1 | publish-sqlite-normal-p1 | publish-sqlite-normal-p64 | \
         publish-sqlite-full-p1 | publish-sqlite-full-p64)
         [[ " $SERVERS " == *" herald "* ]] && store_run "$scenario" ;;
+    cluster-fanout)
+        [[ " $SERVERS " == *" herald "* ]] &&
+            cluster_run cluster-fanout --subscribers 1000 --publishers 64 --duration "$DURATION" \
+                --payload 256 ;;
+    cluster-publish)
+        [[ " $SERVERS " == *" herald "* ]] &&
+            cluster_run cluster-publish --subscribers 0 --publishers 64 --duration "$DURATION" \
+                --payload 256 --settle 0 --drain 0 ;;
     *)
         echo "bench/run.sh: unknown scenario '$scenario'" >&2
         exit 2 ;;
@@ -275,6 +369,7 @@ DATE=$(date -u '+%Y-%m-%dT%H:%M:%SZ') COMMIT=$(git rev-parse --short HEAD 2>/dev
     HERALD_VERSION=$("$HERALD" --version 2>/dev/null) \
     NCHAN_VERSION="nginx $(version_of nginx), libnginx-mod-nchan $(version_of libnginx-mod-nchan)" \
     PUSHPIN_VERSION="pushpin $(version_of pushpin), condure $(version_of condure)" \
+    REDIS_VERSION=$("$REDIS_SERVER" --version 2>/dev/null || echo "not installed") \
     node -e '
     const fs = require("fs"), os = require("os"), e = process.env;
     const cpu = (fs.readFileSync("/proc/cpuinfo", "utf8").match(/model name\s*:\s*(.*)/) || [])[1] || "unknown";
@@ -283,9 +378,11 @@ DATE=$(date -u '+%Y-%m-%dT%H:%M:%SZ') COMMIT=$(git rev-parse --short HEAD 2>/dev
         date: e.DATE, commit: e.COMMIT + (e.DIRTY === "1" ? " (with uncommitted changes)" : ""),
         quick: e.QUICK === "1", nproc: os.cpus().length, mem_total_kib: mem, kernel: os.release(), cpu,
         nofile_hard: Number(e.NOFILE_HARD) || e.NOFILE_HARD,
-        versions: { herald: e.HERALD_VERSION, nchan: e.NCHAN_VERSION, pushpin: e.PUSHPIN_VERSION },
+        versions: { herald: e.HERALD_VERSION, nchan: e.NCHAN_VERSION, pushpin: e.PUSHPIN_VERSION,
+                    redis: e.REDIS_VERSION },
         configs: { herald: `herald serve --host 127.0.0.1 --threads ${e.THREADS} (memory store, defaults)`,
-                   nchan: "bench/peers/nginx-nchan.conf", pushpin: "bench/peers/pushpin/" },
+                   nchan: "bench/peers/nginx-nchan.conf", pushpin: "bench/peers/pushpin/",
+                   redis: "cluster-*: two herald nodes (--threads 1 --store redis://... --node-name a|b) on a redis-server with --save \"\" --appendonly no" },
         make_command: e.QUICK === "1" ? "make bench QUICK=1" : "make bench",
         elapsed_s: Number(e.ELAPSED),
     };

@@ -26,6 +26,14 @@ namespace herald::bench {
 
 namespace {
 
+// A process measured beside the server (--aux-pid).
+struct AuxResult {
+    std::string name;
+    std::vector<long> pids;
+    ProcSample before, after; // memory before connecting and after settling
+    double cpu_s = -1;        // over the publishing window
+};
+
 struct Results {
     int connected = 0;
     int failed = 0;
@@ -43,6 +51,8 @@ struct Results {
     ChurnResult churn;
     int stalled = 0;        // stalled subscribers opened
     int stalled_closed = 0; // of them, closed by the server by the end of the run
+    std::vector<AuxResult> aux;
+    std::vector<std::uint64_t> publishes_by_target; // acknowledged, per publish target
 };
 
 Address resolve(const Endpoint& e, const char* what) {
@@ -65,7 +75,7 @@ double per_second(double n, double s) {
     return s > 0 ? n / s : 0.0;
 }
 
-void print_table(const Options& o, const Results& r) {
+void print_table(const Options& o, const Plan& plan, const Results& r) {
     const Tally& t = r.tally;
     auto row = [](const char* k, const std::string& v) {
         std::printf("  %-22s %s\n", k, v.c_str());
@@ -75,6 +85,23 @@ void print_table(const Options& o, const Results& r) {
     std::snprintf(b, sizeof b, "%d on %d topic(s), %d process(es); %d connected, %d failed",
                   o.subscribers, o.topics, o.processes, r.connected, r.failed);
     row("subscribers", b);
+    if (plan.subs.size() > 1 || plan.pubs.size() > 1) {
+        const char* label = "targets";
+        for (std::size_t i = 0; i < plan.subs.size(); ++i) {
+            row(label, "subscribe " + plan.subs[i].url + ": " +
+                           std::to_string(dealt_to(o.subscribers, plan.subs.size(), i)) +
+                           " subscriber(s)");
+            label = "";
+        }
+        for (std::size_t i = 0; i < plan.pubs.size() && !o.idle; ++i) {
+            row(label, "publish " + plan.pubs[i].url + ": " +
+                           std::to_string(dealt_to(o.publishers, plan.pubs.size(), i)) +
+                           " publisher(s), " +
+                           std::to_string(
+                               i < r.publishes_by_target.size() ? r.publishes_by_target[i] : 0) +
+                           " ok");
+        }
+    }
     std::snprintf(b, sizeof b, "%.3f s (%.0f/s)", r.connect_s,
                   per_second(r.connected, r.connect_s));
     row("connect time", b);
@@ -87,6 +114,10 @@ void print_table(const Options& o, const Results& r) {
                               r.connected);
             row("RSS per subscriber", b);
         }
+    }
+    for (const auto& a : r.aux) {
+        std::snprintf(b, sizeof b, "%ld KiB -> %ld KiB", a.before.rss_kb, a.after.rss_kb);
+        row((a.name + " RSS").c_str(), b);
     }
     if (o.idle) {
         return;
@@ -150,13 +181,57 @@ void print_table(const Options& o, const Results& r) {
                       100 * r.harness_cpu_s / r.publish_s);
     }
     row("cpu", b);
+    for (const auto& a : r.aux) {
+        if (a.cpu_s >= 0) {
+            std::snprintf(b, sizeof b, "%.0f%% (of one core, while publishing)",
+                          100 * a.cpu_s / r.publish_s);
+            row((a.name + " cpu").c_str(), b);
+        }
+    }
 }
 
 std::string json_string(const std::string& s) {
     return "\"" + json_escape(s) + "\"";
 }
 
-void print_json(const Options& o, const Results& r, bool clean) {
+// ,"targets":{...},"aux":{...}: where the connections went, and the --aux-pid processes.
+std::string json_extra(const Options& o, const Plan& plan, const Results& r) {
+    char b[160];
+    std::string out = ",\"targets\":{\"sub\":[";
+    for (std::size_t i = 0; i < plan.subs.size(); ++i) {
+        std::snprintf(b, sizeof b, "%s{\"url\":", i > 0 ? "," : "");
+        out += b + json_string(plan.subs[i].url);
+        std::snprintf(b, sizeof b, ",\"subscribers\":%d}",
+                      dealt_to(o.subscribers, plan.subs.size(), i));
+        out += b;
+    }
+    out += "],\"pub\":[";
+    for (std::size_t i = 0; i < plan.pubs.size(); ++i) {
+        std::snprintf(b, sizeof b, "%s{\"url\":", i > 0 ? "," : "");
+        out += b + json_string(plan.pubs[i].url);
+        std::snprintf(b, sizeof b, ",\"publishers\":%d,\"publishes\":%" PRIu64 "}",
+                      dealt_to(o.publishers, plan.pubs.size(), i),
+                      i < r.publishes_by_target.size() ? r.publishes_by_target[i] : 0);
+        out += b;
+    }
+    out += "]},\"aux\":{";
+    for (std::size_t i = 0; i < r.aux.size(); ++i) {
+        const AuxResult& a = r.aux[i];
+        out += (i > 0 ? "," : "") + json_string(a.name) + ":{\"pids\":[";
+        for (std::size_t k = 0; k < a.pids.size(); ++k) {
+            out += (k > 0 ? "," : "") + std::to_string(a.pids[k]);
+        }
+        const double percent = a.cpu_s >= 0 && r.publish_s > 0 ? 100 * a.cpu_s / r.publish_s : -1;
+        std::snprintf(b, sizeof b,
+                      "],\"cpu_s\":%.3f,\"cpu_percent\":%.1f,\"rss_before_kb\":%ld,"
+                      "\"rss_after_kb\":%ld}",
+                      a.cpu_s, percent, a.before.rss_kb, a.after.rss_kb);
+        out += b;
+    }
+    return out + "}";
+}
+
+void print_json(const Options& o, const Plan& plan, const Results& r, bool clean) {
     const Tally& t = r.tally;
     double per = r.connected > 0 && r.before.rss_kb >= 0
                      ? static_cast<double>(r.after.rss_kb - r.before.rss_kb) * 1024.0 / r.connected
@@ -178,7 +253,7 @@ void print_json(const Options& o, const Results& r, bool clean) {
         "\"server_cpu_s\":%.3f,\"harness_cpu_s\":%.3f,"
         "\"churn\":{\"rate\":%.1f,\"connects\":%" PRIu64 ",\"failures\":%" PRIu64
         ",\"connects_per_s\":%.1f,\"head_ns\":{\"p50\":%" PRIu64 ",\"p99\":%" PRIu64
-        ",\"max\":%" PRIu64 "}},\"stalled\":%d,\"stalled_closed\":%d,\"clean\":%s}\n",
+        ",\"max\":%" PRIu64 "}},\"stalled\":%d,\"stalled_closed\":%d,\"clean\":%s%s}\n",
         json_string(o.label).c_str(), o.subscribers, o.topics, o.processes, r.connected, r.failed,
         r.connect_s, per_second(r.connected, r.connect_s), o.idle ? "true" : "false", o.publishers,
         o.rate, o.payload, r.publish_s, r.publishes, r.publish_errors,
@@ -191,7 +266,7 @@ void print_json(const Options& o, const Results& r, bool clean) {
         r.server_cpu_s, r.harness_cpu_s, o.churn, r.churn.connects, r.churn.failures,
         per_second(static_cast<double>(r.churn.connects), r.churn.seconds),
         r.churn.head.percentile(0.5), r.churn.head.percentile(0.99), r.churn.head.max(), r.stalled,
-        r.stalled_closed, clean ? "true" : "false");
+        r.stalled_closed, clean ? "true" : "false", json_extra(o, plan, r).c_str());
 }
 
 // Bits for the acknowledgement bitmaps: enough for the run at the rate asked, or for an
@@ -227,14 +302,20 @@ bool children_alive(const std::vector<pid_t>& children) {
 
 int run(Options o) {
     Plan plan;
-    Address sub_addr;
-    Address pub_addr;
+    std::vector<Address> sub_addrs; // one per subscribe target
+    std::vector<Address> pub_addrs; // one per publish target (none when idle)
     try {
         plan = make_plan(o);
-        sub_addr = resolve(plan.sub, "--sub-url");
-        pub_addr = o.idle ? sub_addr : resolve(plan.pub, "--pub-url");
-        if (o.source_ips > 1 && sub_addr.storage.ss_family != AF_INET) {
-            throw std::invalid_argument("--source-ips needs an IPv4 server address");
+        for (const auto& e : plan.subs) {
+            sub_addrs.push_back(resolve(e, "--sub-url"));
+            if (o.source_ips > 1 && sub_addrs.back().storage.ss_family != AF_INET) {
+                throw std::invalid_argument("--source-ips needs an IPv4 server address");
+            }
+        }
+        for (const auto& e : plan.pubs) {
+            if (!o.idle) {
+                pub_addrs.push_back(resolve(e, "--pub-url"));
+            }
         }
     } catch (const std::invalid_argument& e) {
         std::fprintf(stderr, "herald bench: %s\n", e.what());
@@ -276,6 +357,17 @@ int run(Options o) {
         std::fprintf(stderr, "herald bench: cannot read /proc/PID/status of --pid\n");
         return 2;
     }
+    for (const auto& a : plan.aux) {
+        AuxResult& ar = r.aux.emplace_back();
+        ar.name = a.name;
+        ar.pids = a.pids;
+        ar.before = sample_processes(a.pids);
+        if (ar.before.rss_kb < 0) {
+            std::fprintf(stderr, "herald bench: cannot read /proc/PID/status of --aux-pid %s\n",
+                         a.name.c_str());
+            return 2;
+        }
+    }
 
     // The subscribers: in this process on threads, or in forked processes. Forking comes
     // before this process starts any thread.
@@ -289,7 +381,7 @@ int run(Options o) {
     };
     const std::int64_t connect_start = now_ns();
     if (o.processes == 1) {
-        local = std::make_unique<SubscriberGroup>(o, plan, shared, sub_addr, 0, 0, o.subscribers);
+        local = std::make_unique<SubscriberGroup>(o, plan, shared, sub_addrs, 0, 0, o.subscribers);
         local_thread = std::thread([&] { local->run(); });
     } else {
         std::fflush(nullptr);
@@ -310,7 +402,7 @@ int run(Options o) {
                 int code = 0;
                 try {
                     auto [first, last] = share(k);
-                    SubscriberGroup group(o, plan, shared, sub_addr, k, first, last);
+                    SubscriberGroup group(o, plan, shared, sub_addrs, k, first, last);
                     group.run();
                 } catch (const std::exception& e) {
                     std::fprintf(stderr, "herald bench: subscriber process %d: %s\n", k, e.what());
@@ -356,10 +448,13 @@ int run(Options o) {
         kill_children(children);
         return 1;
     }
-    if (!o.pids.empty()) {
+    if (!o.pids.empty() || !plan.aux.empty()) {
         sleep_seconds(o.settle);
     }
     r.after = sample_processes(o.pids);
+    for (auto& a : r.aux) {
+        a.after = sample_processes(a.pids);
+    }
 
     std::vector<std::unique_ptr<Publisher>> pubs;
     std::atomic<bool> stop_publishing{false};
@@ -367,7 +462,7 @@ int run(Options o) {
     std::unique_ptr<Churn> churn;
     Stalled stalled;
     if (o.stalled > 0) {
-        if (int failures = stalled.open(o.stalled, plan, sub_addr); failures > 0) {
+        if (int failures = stalled.open(o.stalled, plan, sub_addrs); failures > 0) {
             std::fprintf(stderr,
                          "herald bench: %d stalled subscriber(s) could not open; first: %s\n",
                          failures, stalled.first_failure().c_str());
@@ -377,13 +472,17 @@ int run(Options o) {
     if (!o.idle) {
         for (int p = 0; p < o.publishers; ++p) {
             pubs.push_back(
-                std::make_unique<Publisher>(o, plan, shared, pub_addr, p, stop_publishing));
+                std::make_unique<Publisher>(o, plan, shared, pub_addrs, p, stop_publishing));
         }
         if (o.churn > 0) {
-            churn = std::make_unique<Churn>(o, plan, sub_addr, stop_publishing);
+            churn = std::make_unique<Churn>(o, plan, sub_addrs, stop_publishing);
         }
         control.phase.store(static_cast<int>(Phase::publishing), std::memory_order_release);
         ProcSample cpu0 = sample_processes(o.pids);
+        std::vector<double> aux0;
+        for (const auto& a : r.aux) {
+            aux0.push_back(sample_processes(a.pids).cpu_s);
+        }
         double self0 = self_cpu_s();
         std::int64_t t0 = now_ns();
         for (auto& p : pubs) {
@@ -409,14 +508,22 @@ int run(Options o) {
         if (cpu0.cpu_s >= 0 && cpu1.cpu_s >= 0) {
             r.server_cpu_s = cpu1.cpu_s - cpu0.cpu_s;
         }
+        for (std::size_t i = 0; i < r.aux.size(); ++i) {
+            const double cpu = sample_processes(r.aux[i].pids).cpu_s;
+            if (aux0[i] >= 0 && cpu >= 0) {
+                r.aux[i].cpu_s = cpu - aux0[i];
+            }
+        }
         r.harness_cpu_s = self_cpu_s() - self0; // subscriber processes add theirs below
         std::int64_t first = INT64_MAX;
         std::int64_t last = 0;
+        r.publishes_by_target.assign(plan.pubs.size(), 0);
         for (std::size_t i = 0; i < pubs.size(); ++i) {
             const auto& pr = pubs[i]->result();
             first = std::min(first, pr.first_ns);
             last = std::max(last, pr.last_ns);
             r.publishes += pr.ok;
+            r.publishes_by_target[pubs[i]->target()] += pr.ok;
             r.publish_rtt.merge(pr.round_trip);
             r.publish_errors += pr.errors + pr.io_errors;
             if (!pr.first_error.empty()) {
@@ -516,9 +623,9 @@ int run(Options o) {
     const bool clean = tallied && r.failed == 0 && t.disconnected == 0 && r.publish_errors == 0 &&
                        t.missing == 0 && t.duplicates == 0 && t.malformed == 0 && t.stray == 0 &&
                        r.churn.failures == 0;
-    print_table(o, r);
+    print_table(o, plan, r);
     if (o.json) {
-        print_json(o, r, clean);
+        print_json(o, plan, r, clean);
     }
     std::fflush(stdout);
     return clean ? 0 : 1;

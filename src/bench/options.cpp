@@ -2,8 +2,11 @@
 
 #include "base/text.hpp"
 
+#include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstdio>
+#include <iterator>
 #include <stdexcept>
 
 namespace herald::bench {
@@ -31,6 +34,7 @@ Endpoint parse_endpoint(const std::string& url, std::string_view what) {
         bad(std::string(what) + " may not hold user info or a fragment (got '" + url + "')");
     }
     Endpoint e;
+    e.url = url;
     if (!authority.empty() && authority.front() == '[') {
         auto close = authority.find(']');
         if (close == std::string::npos) {
@@ -56,7 +60,68 @@ Endpoint parse_endpoint(const std::string& url, std::string_view what) {
     return e;
 }
 
+std::string trim(std::string_view s) {
+    const auto first = s.find_first_not_of(" \t");
+    if (first == std::string_view::npos) {
+        return {};
+    }
+    const auto last = s.find_last_not_of(" \t");
+    return std::string(s.substr(first, last - first + 1));
+}
+
 } // namespace
+
+std::vector<std::string> split_list(const std::vector<std::string>& values, std::string_view what) {
+    std::vector<std::string> out;
+    for (const auto& value : values) {
+        std::size_t start = 0;
+        for (;;) {
+            const auto comma = value.find(',', start);
+            std::string item = trim(std::string_view(value).substr(
+                start, comma == std::string::npos ? std::string::npos : comma - start));
+            if (item.empty()) {
+                bad(std::string(what) + " has an empty item in '" + value +
+                    "' (a comma inside a URL is written %2C)");
+            }
+            out.push_back(std::move(item));
+            if (comma == std::string::npos) {
+                break;
+            }
+            start = comma + 1;
+        }
+    }
+    return out;
+}
+
+std::vector<AuxProcess> parse_aux_pids(const std::vector<std::string>& values) {
+    std::vector<AuxProcess> out;
+    for (const auto& value : values) {
+        const auto eq = value.find('=');
+        const std::string name = value.substr(0, std::min(eq, value.size()));
+        if (eq == std::string::npos || name.empty() || name.size() > 64 ||
+            name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                   "0123456789_.-") != std::string::npos) {
+            bad("--aux-pid takes NAME=PID[,PID...] with a NAME of letters, digits, '_', '.' or "
+                "'-' (got '" +
+                value + "')");
+        }
+        auto it = std::find_if(out.begin(), out.end(),
+                               [&](const AuxProcess& a) { return a.name == name; });
+        if (it == out.end()) {
+            out.push_back({name, {}});
+            it = std::prev(out.end());
+        }
+        for (const auto& item : split_list({value.substr(eq + 1)}, "--aux-pid")) {
+            long pid = 0;
+            const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), pid);
+            if (ec != std::errc{} || end != item.data() + item.size() || pid <= 0) {
+                bad("--aux-pid takes process ids above 0 (got '" + value + "')");
+            }
+            it->pids.push_back(pid);
+        }
+    }
+    return out;
+}
 
 std::string json_escape(std::string_view s) {
     std::string out;
@@ -191,16 +256,39 @@ Plan make_plan(Options& o) {
     o.processes = std::max(1, std::min(o.processes, std::max(1, o.subscribers)));
 
     Plan plan;
-    std::string base = o.url;
-    while (!base.empty() && base.back() == '/') {
-        base.pop_back();
+    std::vector<std::string> bases;
+    for (const std::string& url : split_list(o.urls, "--url")) {
+        std::string base = url;
+        while (!base.empty() && base.back() == '/') {
+            base.pop_back();
+        }
+        if (base.rfind("http://", 0) != 0) {
+            bad("--url must start with http:// (got '" + url + "')");
+        }
+        bases.push_back(std::move(base));
     }
-    if (base.rfind("http://", 0) != 0) {
-        bad("--url must start with http:// (got '" + o.url + "')");
-    }
-    plan.sub =
-        parse_endpoint(o.sub_url.empty() ? base + "/events?topic={topic}" : o.sub_url, "--sub-url");
-    plan.pub = parse_endpoint(o.pub_url.empty() ? base + "/events" : o.pub_url, "--pub-url");
+    auto endpoints = [&](const std::vector<std::string>& given, const char* what,
+                         const char* path) {
+        std::vector<std::string> urls = split_list(given, what);
+        if (urls.empty()) {
+            if (bases.empty()) {
+                bad(std::string("--url is needed unless --sub-url and --pub-url are given (no ") +
+                    what + ")");
+            }
+            for (const auto& base : bases) {
+                urls.push_back(base + path);
+            }
+        }
+        std::vector<Endpoint> out;
+        out.reserve(urls.size());
+        for (const auto& url : urls) {
+            out.push_back(parse_endpoint(url, what));
+        }
+        return out;
+    };
+    plan.subs = endpoints(o.sub_urls, "--sub-url", "/events?topic={topic}");
+    plan.pubs = endpoints(o.pub_urls, "--pub-url", "/events");
+    plan.aux = parse_aux_pids(o.aux_pids);
     plan.body = parse_template(o.pub_body, "--pub-body", true);
     for (const auto& h : o.headers) {
         auto colon = h.find(':');

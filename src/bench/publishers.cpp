@@ -20,9 +20,10 @@ namespace herald::bench {
 // ---------------------------------------------------------------------------------------
 // Publisher
 
-Publisher::Publisher(const Options& o, const Plan& plan, SharedState& shared, const Address& addr,
-                     int index, const std::atomic<bool>& stop)
-    : o_(o), plan_(plan), shared_(shared), addr_(addr), index_(index), stop_(stop) {}
+Publisher::Publisher(const Options& o, const Plan& plan, SharedState& shared,
+                     const std::vector<Address>& addrs, int index, const std::atomic<bool>& stop)
+    : o_(o), plan_(plan), shared_(shared), target_(plan.pub_target(index)), addr_(addrs[target_]),
+      index_(index), stop_(stop) {}
 
 Publisher::~Publisher() {
     join();
@@ -138,11 +139,12 @@ void Publisher::run(std::int64_t t0) {
     const std::int64_t interval =
         per_publisher > 0 ? static_cast<std::int64_t>(1e9 / per_publisher) : 0;
     // The request head up to the target, and from the target to the body, per topic.
+    const Endpoint& pub = plan_.pubs[target_];
     std::vector<std::string> heads;
     for (const auto& name : plan_.topic_names) {
-        heads.push_back("POST " + expand(plan_.pub.target, name) + " HTTP/1.1\r\nHost: " +
-                        plan_.pub.host_header + "\r\nContent-Type: " + o_.pub_content_type +
-                        "\r\n" + plan_.extra_headers + "Content-Length: ");
+        heads.push_back("POST " + expand(pub.target, name) + " HTTP/1.1\r\nHost: " +
+                        pub.host_header + "\r\nContent-Type: " + o_.pub_content_type + "\r\n" +
+                        plan_.extra_headers + "Content-Length: ");
     }
     std::uint64_t* acks = shared_.acks(index_);
     std::string req;
@@ -204,8 +206,9 @@ void Publisher::run(std::int64_t t0) {
 // ---------------------------------------------------------------------------------------
 // Churn
 
-Churn::Churn(const Options& o, const Plan& plan, const Address& addr, const std::atomic<bool>& stop)
-    : o_(o), plan_(plan), addr_(addr), stop_(stop) {}
+Churn::Churn(const Options& o, const Plan& plan, const std::vector<Address>& addrs,
+             const std::atomic<bool>& stop)
+    : o_(o), plan_(plan), addrs_(addrs), stop_(stop) {}
 
 void Churn::start() {
     thread_ = std::thread([this] { run(); });
@@ -223,17 +226,19 @@ void Churn::run() {
         std::int64_t close_at = 0; // once the head is in
         std::size_t sent = 0;
         int topic = 0;
+        std::size_t target = 0;
         bool head = false;
         std::string in;
     };
     constexpr std::size_t kMaxOpen = 4096;
     std::unordered_map<int, Conn> open;
     int epfd = ::epoll_create1(EPOLL_CLOEXEC);
-    std::vector<std::string> requests;
-    for (const auto& name : plan_.topic_names) {
-        requests.push_back("GET " + expand(plan_.sub.target, name) +
-                           " HTTP/1.1\r\nHost: " + plan_.sub.host_header +
-                           "\r\nAccept: text/event-stream\r\n" + plan_.extra_headers + "\r\n");
+    std::vector<std::vector<std::string>> requests; // per subscribe target and topic
+    for (const auto& sub : plan_.subs) {
+        auto& per_topic = requests.emplace_back();
+        for (const auto& name : plan_.topic_names) {
+            per_topic.push_back(subscribe_request(plan_, sub, name));
+        }
     }
     auto fail = [&](const std::string& why) {
         ++result_.failures;
@@ -257,18 +262,21 @@ void Churn::run() {
         std::int64_t now = now_ns();
         while (next <= now && open.size() < kMaxOpen) {
             next += interval;
+            // Connections take the subscribe targets in turn, like the steady subscribers.
+            const std::size_t target = plan_.sub_target(static_cast<long>(started));
+            const Address& addr = addrs_[target];
             int fd =
-                ::socket(addr_.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+                ::socket(addr.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
             if (fd < 0) {
                 fail(std::string("socket: ") + std::strerror(errno));
                 continue;
             }
-            if (!bind_source(fd, addr_, o_.source_ips, static_cast<int>(started % 254))) {
+            if (!bind_source(fd, addr, o_.source_ips, static_cast<int>(started % 254))) {
                 fail(std::string("bind to a source address: ") + std::strerror(errno));
                 ::close(fd);
                 continue;
             }
-            int r = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr_.storage), addr_.length);
+            int r = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr.storage), addr.length);
             if (r != 0 && errno != EINPROGRESS) {
                 fail(std::string("connect: ") + std::strerror(errno));
                 ::close(fd);
@@ -276,6 +284,7 @@ void Churn::run() {
             }
             Conn c;
             c.started = now;
+            c.target = target;
             c.topic = static_cast<int>(started++ % static_cast<std::uint64_t>(o_.topics));
             open.emplace(fd, std::move(c));
             epoll_event ev{};
@@ -294,7 +303,7 @@ void Churn::run() {
             }
             Conn& c = it->second;
             std::uint32_t ev = events[static_cast<std::size_t>(i)].events;
-            const std::string& req = requests[static_cast<std::size_t>(c.topic)];
+            const std::string& req = requests[c.target][static_cast<std::size_t>(c.topic)];
             if (c.sent < req.size()) {
                 if ((ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) == 0) {
                     continue;

@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "bench/measure.hpp"
 #include "bench/options.hpp"
@@ -36,8 +37,10 @@ struct PublisherResult {
 
 class Publisher {
 public:
-    Publisher(const Options& o, const Plan& plan, SharedState& shared, const Address& addr,
-              int index, const std::atomic<bool>& stop);
+    // Publisher `index` of the run, through the publish target plan.pub_target(index) at
+    // addrs[plan.pub_target(index)] (one address per target; the vector outlives it).
+    Publisher(const Options& o, const Plan& plan, SharedState& shared,
+              const std::vector<Address>& addrs, int index, const std::atomic<bool>& stop);
     ~Publisher();
     Publisher(const Publisher&) = delete;
     Publisher& operator=(const Publisher&) = delete;
@@ -45,6 +48,7 @@ public:
     void start(std::int64_t t0);
     void join();
     const PublisherResult& result() const { return result_; }
+    std::size_t target() const { return target_; }
 
 private:
     bool connect();
@@ -56,6 +60,7 @@ private:
     const Options& o_;
     const Plan& plan_;
     SharedState& shared_;
+    std::size_t target_;
     const Address& addr_;
     int index_;
     const std::atomic<bool>& stop_;
@@ -75,7 +80,9 @@ struct ChurnResult {
 
 class Churn {
 public:
-    Churn(const Options& o, const Plan& plan, const Address& addr, const std::atomic<bool>& stop);
+    // Connections take the subscribe targets in turn (addrs: one address per target).
+    Churn(const Options& o, const Plan& plan, const std::vector<Address>& addrs,
+          const std::atomic<bool>& stop);
     void start();
     void join();
     const ChurnResult& result() const { return result_; }
@@ -85,7 +92,7 @@ private:
 
     const Options& o_;
     const Plan& plan_;
-    const Address& addr_;
+    const std::vector<Address>& addrs_;
     const std::atomic<bool>& stop_;
     ChurnResult result_;
     std::thread thread_;

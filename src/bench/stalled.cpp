@@ -16,7 +16,7 @@ Stalled::~Stalled() {
     }
 }
 
-int Stalled::open(int count, const Plan& plan, const Address& addr) {
+int Stalled::open(int count, const Plan& plan, const std::vector<Address>& addrs) {
     int failures = 0;
     auto fail = [&](const std::string& why, int fd) {
         ++failures;
@@ -30,9 +30,9 @@ int Stalled::open(int count, const Plan& plan, const Address& addr) {
     for (int i = 0; i < count; ++i) {
         const std::string& topic =
             plan.topic_names[static_cast<std::size_t>(i) % plan.topic_names.size()];
-        const std::string request =
-            "GET " + expand(plan.sub.target, topic) + " HTTP/1.1\r\nHost: " + plan.sub.host_header +
-            "\r\nAccept: text/event-stream\r\n" + plan.extra_headers + "\r\n";
+        const std::size_t target = plan.sub_target(i);
+        const Address& addr = addrs[target];
+        const std::string request = subscribe_request(plan, plan.subs[target], topic);
         const int fd = ::socket(addr.storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0) {
             fail(std::string("socket: ") + std::strerror(errno), fd);

@@ -19,9 +19,10 @@ public:
     Stalled& operator=(const Stalled&) = delete;
     ~Stalled();
 
-    // Opens `count` connections to `addr` and sends each its subscribe request (topics in
-    // turn). Returns how many could not be opened; `first_failure` says why.
-    int open(int count, const Plan& plan, const Address& addr);
+    // Opens `count` connections and sends each its subscribe request (topics and subscribe
+    // targets in turn; addrs: one address per target). Returns how many could not be
+    // opened; `first_failure` says why.
+    int open(int count, const Plan& plan, const std::vector<Address>& addrs);
     // How many of them the server has closed (or reset) by now; reads nothing.
     [[nodiscard]] int closed_by_server() const;
     [[nodiscard]] int opened() const { return static_cast<int>(fds_.size()); }

@@ -31,6 +31,11 @@ bool bind_source(int fd, const Address& to, int ips, int index) {
     return ::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) == 0;
 }
 
+std::string subscribe_request(const Plan& plan, const Endpoint& target, std::string_view topic) {
+    return "GET " + expand(target.target, topic) + " HTTP/1.1\r\nHost: " + target.host_header +
+           "\r\nAccept: text/event-stream\r\n" + plan.extra_headers + "\r\n";
+}
+
 namespace {
 
 struct Subscriber {
@@ -38,6 +43,7 @@ struct Subscriber {
     int fd = -1;
     int index = 0; // in the whole run
     int topic = 0;
+    std::size_t target = 0; // which of the plan's subscribe targets
     State state = State::idle;
     bool chunked = false;
     bool got_head = false;
@@ -66,19 +72,21 @@ struct Subscriber {
 
 class SubscriberThread {
 public:
-    SubscriberThread(const Options& o, const Plan& plan, SharedState& shared, const Address& addr,
-                     std::vector<int> indices, int window)
-        : o_(o), shared_(shared), addr_(addr), window_(window) {
+    SubscriberThread(const Options& o, const Plan& plan, SharedState& shared,
+                     const std::vector<Address>& addrs, std::vector<int> indices, int window)
+        : o_(o), shared_(shared), addrs_(addrs), window_(window) {
         subs_.resize(indices.size());
         for (std::size_t i = 0; i < subs_.size(); ++i) {
             subs_[i].index = indices[i];
             subs_[i].topic = indices[i] % o.topics;
+            subs_[i].target = plan.sub_target(indices[i]);
             subs_[i].seen.resize(static_cast<std::size_t>(o.publishers));
         }
-        for (const auto& name : plan.topic_names) {
-            requests_.push_back("GET " + expand(plan.sub.target, name) +
-                                " HTTP/1.1\r\nHost: " + plan.sub.host_header +
-                                "\r\nAccept: text/event-stream\r\n" + plan.extra_headers + "\r\n");
+        for (const auto& sub : plan.subs) {
+            auto& requests = requests_.emplace_back();
+            for (const auto& name : plan.topic_names) {
+                requests.push_back(subscribe_request(plan, sub, name));
+            }
         }
         epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
         if (epfd_ < 0) {
@@ -164,19 +172,20 @@ private:
 
     // Starts a non-blocking connect; false when it failed at once (counted).
     bool open(Subscriber& s, std::size_t slot) {
-        int fd = ::socket(addr_.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        const Address& addr = addrs_[s.target];
+        int fd = ::socket(addr.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) {
             shared_.fail(std::string("socket: ") + std::strerror(errno));
             s.state = Subscriber::State::closed;
             return false;
         }
-        if (!bind_source(fd, addr_, o_.source_ips, s.index)) {
+        if (!bind_source(fd, addr, o_.source_ips, s.index)) {
             shared_.fail(std::string("bind to a source address: ") + std::strerror(errno));
             ::close(fd);
             s.state = Subscriber::State::closed;
             return false;
         }
-        int r = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr_.storage), addr_.length);
+        int r = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr.storage), addr.length);
         if (r != 0 && errno != EINPROGRESS) {
             shared_.fail(std::string("connect: ") + std::strerror(errno));
             ::close(fd);
@@ -223,7 +232,7 @@ private:
                 close(s, std::string("connect: ") + std::strerror(err));
                 return;
             }
-            const std::string& req = requests_[static_cast<std::size_t>(s.topic)];
+            const std::string& req = requests_[s.target][static_cast<std::size_t>(s.topic)];
             while (s.request_sent < req.size()) {
                 ssize_t w = ::send(s.fd, req.data() + s.request_sent, req.size() - s.request_sent,
                                    MSG_NOSIGNAL);
@@ -425,11 +434,11 @@ private:
 
     const Options& o_;
     SharedState& shared_;
-    const Address& addr_;
+    const std::vector<Address>& addrs_; // one per subscribe target
     int window_;
     int epfd_ = -1;
     std::vector<Subscriber> subs_;
-    std::vector<std::string> requests_; // one GET per topic
+    std::vector<std::vector<std::string>> requests_; // one GET per target and topic
     Histogram latency_;
     std::uint64_t bytes_ = 0;
     std::uint64_t unique_ = 0;
@@ -439,7 +448,8 @@ private:
 };
 
 SubscriberGroup::SubscriberGroup(const Options& o, const Plan& plan, SharedState& shared,
-                                 const Address& addr, int process, int first, int last)
+                                 const std::vector<Address>& addrs, int process, int first,
+                                 int last)
     : o_(o), shared_(shared), process_(process) {
     const int count = last - first;
     const int threads = std::max(1, std::min(o.threads, count));
@@ -450,7 +460,7 @@ SubscriberGroup::SubscriberGroup(const Options& o, const Plan& plan, SharedState
         }
         int window = std::max(1, o.connect_window / (threads * o.processes));
         threads_.push_back(
-            std::make_unique<SubscriberThread>(o, plan, shared, addr, std::move(indices), window));
+            std::make_unique<SubscriberThread>(o, plan, shared, addrs, std::move(indices), window));
     }
 }
 

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include <sys/socket.h>
@@ -22,15 +24,20 @@ struct Address {
     socklen_t length = 0;
 };
 
+// The GET that subscribes to `topic` through `target`.
+std::string subscribe_request(const Plan& plan, const Endpoint& target, std::string_view topic);
+
 // Bind `fd` to 127.0.0.(1 + index % ips) when ips > 1 (more than one address's worth of
 // ephemeral ports); false with errno set when the bind fails.
 bool bind_source(int fd, const Address& to, int ips, int index);
 
 class SubscriberGroup {
 public:
-    // Subscribers [first, last) of the run; subscriber i follows topic i % K.
-    SubscriberGroup(const Options& o, const Plan& plan, SharedState& shared, const Address& addr,
-                    int process, int first, int last);
+    // Subscribers [first, last) of the run; subscriber i follows topic i % K through the
+    // subscribe target plan.sub_target(i), at addrs[plan.sub_target(i)] (one address per
+    // target; the vector outlives the group).
+    SubscriberGroup(const Options& o, const Plan& plan, SharedState& shared,
+                    const std::vector<Address>& addrs, int process, int first, int last);
     ~SubscriberGroup();
     SubscriberGroup(const SubscriberGroup&) = delete;
     SubscriberGroup& operator=(const SubscriberGroup&) = delete;

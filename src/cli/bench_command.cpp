@@ -5,19 +5,31 @@ namespace herald::cli {
 CLI::App* add_bench_command(CLI::App& app, bench::Options& o) {
     auto* b = app.add_subcommand(
         "bench", "Load generator for any SSE server: subscribers, publishers, latency, losses");
-    // A later flag wins, so scripts can append to a base command line.
+    // A later flag wins, so scripts can append to a base command line; the lists (targets,
+    // --header, --pid, --aux-pid) keep every value instead.
     b->option_defaults()->always_capture_default()->multi_option_policy(
         CLI::MultiOptionPolicy::TakeLast);
     auto group = [](CLI::Option* opt, const char* name) { return opt->group(name); };
 
     const char* target = "Target";
-    group(b->add_option("--url", o.url, "herald's base URL"), target);
-    group(b->add_option("--sub-url", o.sub_url,
-                        "Subscribe URL (GET); {topic} is the URL-encoded topic "
-                        "[default: URL/events?topic={topic}]"),
+    // Target lists: every value is kept (not only the last), and a value may be a list.
+    auto list = [](CLI::Option* opt) {
+        return opt->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    };
+    group(list(b->add_option("--url", o.urls,
+                             "herald's base URL; several (repeat it or separate with commas) "
+                             "are used round-robin: subscriber i through URL i % N, publisher "
+                             "p through URL p % N")),
           target);
-    group(b->add_option("--pub-url", o.pub_url,
-                        "Publish URL (POST); {topic} likewise [default: URL/events]"),
+    group(list(b->add_option("--sub-url", o.sub_urls,
+                             "Subscribe URL (GET); {topic} is the URL-encoded topic; several "
+                             "are used round-robin by subscriber, in place of the --url ones "
+                             "[default: URL/events?topic={topic} for each URL]")),
+          target);
+    group(list(b->add_option("--pub-url", o.pub_urls,
+                             "Publish URL (POST); {topic} likewise; several are used "
+                             "round-robin by publisher, in place of the --url ones [default: "
+                             "URL/events for each URL]")),
           target);
     group(b->add_option("--pub-body", o.pub_body,
                         "POST body; {topic} {topic:form} {data} {data:form} {data:json}"),
@@ -88,6 +100,10 @@ CLI::App* add_bench_command(CLI::App& app, bench::Options& o) {
               ->delimiter(',')
               ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll),
           measure);
+    group(list(b->add_option("--aux-pid", o.aux_pids,
+                             "NAME=PID[,PID...]: other processes (a store, a proxy) measured "
+                             "like --pid but reported apart, under NAME (repeatable)")),
+          measure);
     group(b->add_option("--settle", o.settle,
                         "Seconds to wait after connecting before reading memory"),
           measure);
@@ -105,8 +121,14 @@ CLI::App* add_bench_command(CLI::App& app, bench::Options& o) {
     b->footer(
         "Each event's data is '<publisher>-<seq> <publish_time_ns> <padding>'. Every subscriber\n"
         "records which (publisher, seq) it received: missing and duplicate events are exact\n"
-        "counts. Latency is receive time minus publish time (CLOCK_MONOTONIC, shared by all\n"
-        "the processes of a run). A publish counts when it is answered 2xx.\n"
+        "counts, whichever target an event was published through. Latency is receive time\n"
+        "minus publish time (CLOCK_MONOTONIC, shared by all the processes of a run). A publish\n"
+        "counts when it is answered 2xx.\n"
+        "Several targets: --url A --url B (or --url A,B) puts subscribers 0, 2, 4 ... and\n"
+        "publishers 0, 2, 4 ... on A, the odd ones on B. A --sub-url or --pub-url list takes\n"
+        "the place of the URLs derived from --url for its side only: --url A,B --sub-url S\n"
+        "subscribes everyone through S and publishes through A and B. Churn and stalled\n"
+        "connections take the subscribe targets in turn. A comma inside a URL is written %2C.\n"
         "Exit status: 0 when every subscriber connected and stayed, every publish was\n"
         "acknowledged and every subscriber got each event of its topic exactly once; 1\n"
         "otherwise; 2 on bad usage. See docs/benchmarks.md.");

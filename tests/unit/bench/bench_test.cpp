@@ -206,15 +206,15 @@ void expect_rejected(Options o, std::string_view option) {
 TEST(MakePlan, Defaults) {
     Options o;
     const Plan p = make_plan(o);
-    EXPECT_EQ(p.sub.host, "127.0.0.1");
-    EXPECT_EQ(p.sub.port, "8080");
-    EXPECT_EQ(p.sub.host_header, "127.0.0.1:8080");
-    EXPECT_EQ(expand(p.sub.target, "bench"), "/events?topic=bench");
-    EXPECT_EQ(expand(p.sub.target, "a b"), "/events?topic=a%20b");
-    EXPECT_EQ(p.pub.host, "127.0.0.1");
-    EXPECT_EQ(p.pub.port, "8080");
-    EXPECT_EQ(p.pub.host_header, "127.0.0.1:8080");
-    EXPECT_EQ(expand(p.pub.target, "bench"), "/events");
+    EXPECT_EQ(p.subs[0].host, "127.0.0.1");
+    EXPECT_EQ(p.subs[0].port, "8080");
+    EXPECT_EQ(p.subs[0].host_header, "127.0.0.1:8080");
+    EXPECT_EQ(expand(p.subs[0].target, "bench"), "/events?topic=bench");
+    EXPECT_EQ(expand(p.subs[0].target, "a b"), "/events?topic=a%20b");
+    EXPECT_EQ(p.pubs[0].host, "127.0.0.1");
+    EXPECT_EQ(p.pubs[0].port, "8080");
+    EXPECT_EQ(p.pubs[0].host_header, "127.0.0.1:8080");
+    EXPECT_EQ(expand(p.pubs[0].target, "bench"), "/events");
     EXPECT_EQ(expand(p.body, "a b", "x y&z=1"), "topic=a%20b&data=x%20y%26z%3D1");
     EXPECT_EQ(p.extra_headers, "");
     EXPECT_EQ(p.topic_names, std::vector<std::string>{"bench"});
@@ -225,50 +225,50 @@ TEST(MakePlan, Defaults) {
 
 TEST(MakePlan, UrlWithTrailingSlashAndPath) {
     Options o;
-    o.url = "http://example.com:9090/";
+    o.urls = {"http://example.com:9090/"};
     Plan p = plan_of(o);
-    EXPECT_EQ(p.sub.host, "example.com");
-    EXPECT_EQ(p.sub.port, "9090");
-    EXPECT_EQ(p.sub.host_header, "example.com:9090");
-    EXPECT_EQ(expand(p.sub.target, "t"), "/events?topic=t");
-    EXPECT_EQ(expand(p.pub.target, "t"), "/events");
+    EXPECT_EQ(p.subs[0].host, "example.com");
+    EXPECT_EQ(p.subs[0].port, "9090");
+    EXPECT_EQ(p.subs[0].host_header, "example.com:9090");
+    EXPECT_EQ(expand(p.subs[0].target, "t"), "/events?topic=t");
+    EXPECT_EQ(expand(p.pubs[0].target, "t"), "/events");
 
-    o.url = "http://hub.local/herald//";
+    o.urls = {"http://hub.local/herald//"};
     p = plan_of(o);
-    EXPECT_EQ(p.sub.host, "hub.local");
-    EXPECT_EQ(p.sub.port, "80");
-    EXPECT_EQ(p.sub.host_header, "hub.local");
-    EXPECT_EQ(expand(p.sub.target, "t"), "/herald/events?topic=t");
-    EXPECT_EQ(expand(p.pub.target, "t"), "/herald/events");
+    EXPECT_EQ(p.subs[0].host, "hub.local");
+    EXPECT_EQ(p.subs[0].port, "80");
+    EXPECT_EQ(p.subs[0].host_header, "hub.local");
+    EXPECT_EQ(expand(p.subs[0].target, "t"), "/herald/events?topic=t");
+    EXPECT_EQ(expand(p.pubs[0].target, "t"), "/herald/events");
 }
 
 TEST(MakePlan, ExplicitSubAndPubUrls) {
     Options o;
-    o.sub_url = "http://10.0.0.2:7000/sub/{topic}/stream";
-    o.pub_url = "http://[::1]:9000/pub?channel={topic}";
+    o.sub_urls = {"http://10.0.0.2:7000/sub/{topic}/stream"};
+    o.pub_urls = {"http://[::1]:9000/pub?channel={topic}"};
     const Plan p = plan_of(o);
-    EXPECT_EQ(p.sub.host, "10.0.0.2");
-    EXPECT_EQ(p.sub.port, "7000");
-    EXPECT_EQ(p.sub.host_header, "10.0.0.2:7000");
-    EXPECT_EQ(expand(p.sub.target, "a/b"), "/sub/a%2Fb/stream");
-    EXPECT_EQ(p.pub.host, "::1");
-    EXPECT_EQ(p.pub.port, "9000");
-    EXPECT_EQ(p.pub.host_header, "[::1]:9000");
-    EXPECT_EQ(expand(p.pub.target, "room 7"), "/pub?channel=room%207");
+    EXPECT_EQ(p.subs[0].host, "10.0.0.2");
+    EXPECT_EQ(p.subs[0].port, "7000");
+    EXPECT_EQ(p.subs[0].host_header, "10.0.0.2:7000");
+    EXPECT_EQ(expand(p.subs[0].target, "a/b"), "/sub/a%2Fb/stream");
+    EXPECT_EQ(p.pubs[0].host, "::1");
+    EXPECT_EQ(p.pubs[0].port, "9000");
+    EXPECT_EQ(p.pubs[0].host_header, "[::1]:9000");
+    EXPECT_EQ(expand(p.pubs[0].target, "room 7"), "/pub?channel=room%207");
 }
 
 TEST(MakePlan, UrlWithoutPortIsPort80AndWithoutPathIsSlash) {
     Options o;
-    o.sub_url = "http://example.org/lp?id={topic}";
-    o.pub_url = "http://[::1]";
+    o.sub_urls = {"http://example.org/lp?id={topic}"};
+    o.pub_urls = {"http://[::1]"};
     const Plan p = plan_of(o);
-    EXPECT_EQ(p.sub.host, "example.org");
-    EXPECT_EQ(p.sub.port, "80");
-    EXPECT_EQ(p.sub.host_header, "example.org");
-    EXPECT_EQ(p.pub.host, "::1");
-    EXPECT_EQ(p.pub.port, "80");
-    EXPECT_EQ(p.pub.host_header, "[::1]");
-    EXPECT_EQ(expand(p.pub.target, "t"), "/");
+    EXPECT_EQ(p.subs[0].host, "example.org");
+    EXPECT_EQ(p.subs[0].port, "80");
+    EXPECT_EQ(p.subs[0].host_header, "example.org");
+    EXPECT_EQ(p.pubs[0].host, "::1");
+    EXPECT_EQ(p.pubs[0].port, "80");
+    EXPECT_EQ(p.pubs[0].host_header, "[::1]");
+    EXPECT_EQ(expand(p.pubs[0].target, "t"), "/");
 }
 
 TEST(MakePlan, JsonBodyKeepsItsBraces) {
@@ -280,10 +280,10 @@ TEST(MakePlan, JsonBodyKeepsItsBraces) {
 
 TEST(MakePlan, BadTemplatesNameTheirOption) {
     Options o;
-    o.sub_url = "http://h:1/e?t={data}";
+    o.sub_urls = {"http://h:1/e?t={data}"};
     expect_rejected(o, "--sub-url");
     o = Options{};
-    o.pub_url = "http://h:1/p/{data:form}";
+    o.pub_urls = {"http://h:1/p/{data:form}"};
     expect_rejected(o, "--pub-url");
     o = Options{};
     o.pub_body = "x={nope}";
@@ -292,16 +292,16 @@ TEST(MakePlan, BadTemplatesNameTheirOption) {
 
 TEST(MakePlan, NonHttpUrlsAreRejected) {
     Options o;
-    o.url = "https://127.0.0.1:8080";
+    o.urls = {"https://127.0.0.1:8080"};
     expect_rejected(o, "--url");
     o = Options{};
-    o.url = "127.0.0.1:8080";
+    o.urls = {"127.0.0.1:8080"};
     expect_rejected(o, "--url");
     o = Options{};
-    o.sub_url = "https://h/events?topic={topic}";
+    o.sub_urls = {"https://h/events?topic={topic}"};
     expect_rejected(o, "--sub-url");
     o = Options{};
-    o.pub_url = "ws://h/events";
+    o.pub_urls = {"ws://h/events"};
     expect_rejected(o, "--pub-url");
 }
 
@@ -311,7 +311,7 @@ TEST(MakePlan, BadHostsAndPortsAreRejected) {
           "http://[]:80/", "http://[::1]junk/events", "http://h:0/x", "http://h:65536/x",
           "http://h:99999/x", "http://u@h:80/x", "http://h/x#frag"}) {
         Options o;
-        o.sub_url = url;
+        o.sub_urls = {url};
         expect_rejected(o, "--sub-url");
     }
 }
@@ -447,6 +447,193 @@ TEST(MakePlan, ProcessesAreClampedToTheSubscribers) {
     o.processes = 8;
     make_plan(o);
     EXPECT_EQ(o.processes, 8);
+}
+
+// ---------------------------------------------------------------------------------------
+// Several targets
+
+TEST(SplitList, RepeatsAndCommaListsJoinInOrder) {
+    EXPECT_EQ(split_list({}, "--url"), std::vector<std::string>{});
+    EXPECT_EQ(split_list({"http://a:1"}, "--url"), std::vector<std::string>{"http://a:1"});
+    EXPECT_EQ(split_list({"http://a:1,http://b:2", "http://c:3"}, "--url"),
+              (std::vector<std::string>{"http://a:1", "http://b:2", "http://c:3"}));
+    // Spaces around an item are not part of it.
+    EXPECT_EQ(split_list({" http://a:1 , http://b:2"}, "--url"),
+              (std::vector<std::string>{"http://a:1", "http://b:2"}));
+}
+
+TEST(SplitList, EmptyItemsAreRejectedNamingTheOption) {
+    for (const char* v : {"", " ", "http://a:1,", ",http://a:1", "http://a:1,,http://b:2"}) {
+        try {
+            (void)split_list({v}, "--sub-url");
+            ADD_FAILURE() << "accepted '" << v << "'";
+        } catch (const std::invalid_argument& e) {
+            EXPECT_NE(std::string(e.what()).find("--sub-url"), std::string::npos) << e.what();
+        }
+    }
+}
+
+TEST(MakePlan, OneUrlIsOneTargetForEverything) {
+    Options o;
+    const Plan p = plan_of(o);
+    ASSERT_EQ(p.subs.size(), 1U);
+    ASSERT_EQ(p.pubs.size(), 1U);
+    EXPECT_EQ(p.subs[0].url, "http://127.0.0.1:8080/events?topic={topic}");
+    EXPECT_EQ(p.pubs[0].url, "http://127.0.0.1:8080/events");
+    for (long i : {0L, 1L, 999L, 123456L}) {
+        EXPECT_EQ(p.sub_target(i), 0U);
+        EXPECT_EQ(p.pub_target(i), 0U);
+    }
+}
+
+TEST(MakePlan, SeveralUrlsRepeatedOrAsACommaList) {
+    Options repeated;
+    repeated.urls = {"http://10.0.0.1:8001", "http://10.0.0.2:8002/"};
+    Options listed;
+    listed.urls = {"http://10.0.0.1:8001,http://10.0.0.2:8002/"};
+    for (const Options& o : {repeated, listed}) {
+        const Plan p = plan_of(o);
+        ASSERT_EQ(p.subs.size(), 2U);
+        ASSERT_EQ(p.pubs.size(), 2U);
+        EXPECT_EQ(p.subs[0].host_header, "10.0.0.1:8001");
+        EXPECT_EQ(p.subs[1].host_header, "10.0.0.2:8002");
+        EXPECT_EQ(expand(p.subs[1].target, "t"), "/events?topic=t");
+        EXPECT_EQ(p.pubs[0].host_header, "10.0.0.1:8001");
+        EXPECT_EQ(p.pubs[1].host_header, "10.0.0.2:8002");
+        EXPECT_EQ(expand(p.pubs[1].target, "t"), "/events");
+    }
+    Options mixed;
+    mixed.urls = {"http://a:1,http://b:2", "http://c:3"};
+    const Plan p = plan_of(mixed);
+    ASSERT_EQ(p.subs.size(), 3U);
+    EXPECT_EQ(p.subs[2].host, "c");
+}
+
+TEST(MakePlan, SubAndPubUrlListsReplaceTheirSideOnly) {
+    Options o;
+    o.urls = {"http://a:1,http://b:2"};
+    o.sub_urls = {"http://s:9/sub/{topic}"};
+    Plan p = plan_of(o);
+    ASSERT_EQ(p.subs.size(), 1U);
+    EXPECT_EQ(p.subs[0].host, "s");
+    ASSERT_EQ(p.pubs.size(), 2U);
+    EXPECT_EQ(p.pubs[0].host, "a");
+    EXPECT_EQ(p.pubs[1].host, "b");
+
+    o = Options{};
+    o.urls = {"http://a:1,http://b:2"};
+    o.pub_urls = {"http://p:7/pub", "http://q:7/pub,http://r:7/pub"};
+    p = plan_of(o);
+    ASSERT_EQ(p.subs.size(), 2U);
+    ASSERT_EQ(p.pubs.size(), 3U);
+    EXPECT_EQ(p.pubs[2].host, "r");
+    EXPECT_EQ(p.pubs[2].url, "http://r:7/pub");
+}
+
+TEST(MakePlan, BadItemsOfAListNameTheirOption) {
+    Options o;
+    o.urls = {"http://a:1,https://b:2"};
+    expect_rejected(o, "--url");
+    o = Options{};
+    o.urls = {"http://a:1,,http://b:2"};
+    expect_rejected(o, "--url");
+    o = Options{};
+    o.urls = {"http://a:1", "http://b:bad"};
+    expect_rejected(o, "--sub-url"); // the derived subscribe URL is the first to be parsed
+    o = Options{};
+    o.sub_urls = {"http://a:1/e?t={topic},http://b:2/e?t={data}"};
+    expect_rejected(o, "--sub-url");
+    o = Options{};
+    o.pub_urls = {"http://a:1/p", ""};
+    expect_rejected(o, "--pub-url");
+}
+
+// Counts of connections per target, dealing indices 0..count-1 the way the plan does.
+std::vector<int> spread(const Plan& p, int count, bool subscribers) {
+    std::vector<int> n(subscribers ? p.subs.size() : p.pubs.size(), 0);
+    for (int i = 0; i < count; ++i) {
+        ++n[subscribers ? p.sub_target(i) : p.pub_target(i)];
+    }
+    return n;
+}
+
+TEST(RoundRobin, ThousandSubscribersAndSixtyFourPublishersOverTwoNodes) {
+    Options o;
+    o.urls = {"http://127.0.0.1:8001", "http://127.0.0.1:8002"};
+    o.subscribers = 1000;
+    o.publishers = 64;
+    const Plan p = plan_of(o);
+    EXPECT_EQ(spread(p, 1000, true), (std::vector<int>{500, 500}));
+    EXPECT_EQ(spread(p, 64, false), (std::vector<int>{32, 32}));
+    // Neighbours alternate: subscriber i and publisher p on node i % 2 and p % 2.
+    for (int i = 0; i < 10; ++i) {
+        EXPECT_EQ(p.sub_target(i), static_cast<std::size_t>(i % 2));
+        EXPECT_EQ(p.pub_target(i), static_cast<std::size_t>(i % 2));
+    }
+    for (std::size_t t = 0; t < 2; ++t) {
+        EXPECT_EQ(dealt_to(1000, 2, t), 500);
+        EXPECT_EQ(dealt_to(64, 2, t), 32);
+    }
+}
+
+TEST(RoundRobin, UnevenCountsPutTheRemainderOnTheFirstTargets) {
+    Options o;
+    o.urls = {"http://a:1,http://b:2,http://c:3"};
+    const Plan p = plan_of(o);
+    EXPECT_EQ(spread(p, 1000, true), (std::vector<int>{334, 333, 333}));
+    EXPECT_EQ(spread(p, 2, false), (std::vector<int>{1, 1, 0}));
+    EXPECT_EQ(spread(p, 0, false), (std::vector<int>{0, 0, 0}));
+    for (int count : {0, 1, 2, 3, 4, 5, 64, 1000, 19900}) {
+        const auto n = spread(p, count, true);
+        for (std::size_t t = 0; t < 3; ++t) {
+            EXPECT_EQ(dealt_to(count, 3, t), n[t]) << count << " on target " << t;
+        }
+    }
+}
+
+TEST(RoundRobin, EachSubscriberProcessSpreadsItsShareOverTheTargets) {
+    // bench.cpp gives process k the subscribers [1000 k / 4, 1000 (k + 1) / 4): the target
+    // depends on the run-wide index, so every process has half of its share on each node.
+    Options o;
+    o.urls = {"http://a:1", "http://b:2"};
+    const Plan p = plan_of(o);
+    for (int k = 0; k < 4; ++k) {
+        std::vector<int> n(2, 0);
+        for (int i = 1000 * k / 4; i < 1000 * (k + 1) / 4; ++i) {
+            ++n[p.sub_target(i)];
+        }
+        EXPECT_EQ(n[0] + n[1], 250);
+        EXPECT_LE(std::abs(n[0] - n[1]), 1);
+    }
+}
+
+TEST(AuxPids, NameEqualsPids) {
+    const auto aux = parse_aux_pids({"redis=123", "proxy=7,8", "redis=456"});
+    ASSERT_EQ(aux.size(), 2U);
+    EXPECT_EQ(aux[0].name, "redis");
+    EXPECT_EQ(aux[0].pids, (std::vector<long>{123, 456})); // a name given twice sums both
+    EXPECT_EQ(aux[1].name, "proxy");
+    EXPECT_EQ(aux[1].pids, (std::vector<long>{7, 8}));
+    EXPECT_TRUE(parse_aux_pids({}).empty());
+    EXPECT_EQ(parse_aux_pids({"a_b.c-9=1"})[0].name, "a_b.c-9");
+}
+
+TEST(AuxPids, BadEntriesAreRejectedNamingTheOption) {
+    for (const char* v : {"redis", "=12", "redis=", "redis=0", "redis=-1", "redis=12x", "re dis=1",
+                          "redis=1,,2", "a\"b=1", "redis=99999999999999999999"}) {
+        Options o;
+        o.aux_pids = {"ok=1", v};
+        expect_rejected(o, "--aux-pid");
+    }
+}
+
+TEST(MakePlan, AuxPidsReachThePlan) {
+    Options o;
+    o.aux_pids = {"redis=42"};
+    const Plan p = plan_of(o);
+    ASSERT_EQ(p.aux.size(), 1U);
+    EXPECT_EQ(p.aux[0].name, "redis");
+    EXPECT_EQ(p.aux[0].pids, std::vector<long>{42});
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1002,11 +1189,11 @@ TEST(SharedState, ForkedChildAndParentSeeEachOthersWrites) {
 } // namespace
 TEST(MakePlan, QueryWithoutPathStartsTheTarget) {
     Options o;
-    o.sub_url = "http://h:81?topic={topic}";
+    o.sub_urls = {"http://h:81?topic={topic}"};
     const Plan p = make_plan(o);
-    EXPECT_EQ(p.sub.host, "h");
-    EXPECT_EQ(p.sub.port, "81");
-    EXPECT_EQ(expand(p.sub.target, "a b"), "/?topic=a%20b");
+    EXPECT_EQ(p.subs[0].host, "h");
+    EXPECT_EQ(p.subs[0].port, "81");
+    EXPECT_EQ(expand(p.subs[0].target, "a b"), "/?topic=a%20b");
 }
 
 TEST(HttpText, StatusCodeIsExactlyThreeDigits) {
