@@ -803,6 +803,8 @@ TEST(RedisStore, ARedisThatLostItsDataIsReseededAboveEveryPositionSeen) {
     for (int i = 0; i < 10; ++i) {
         add(a.store, {"t"});
     }
+    // Both have delivered all ten (else what Redis forgets is reported lost, rightly).
+    ASSERT_TRUE(a.recorder.wait_for(10));
     ASSERT_TRUE(b.recorder.wait_for(10));
     redis.kill();
     redis.restart(); // empty: no persistence
