@@ -393,7 +393,8 @@ void Http1Session::respond(Response&& response) {
     state_ = State::writing;
     deadline_ =
         ctx_.now() + std::chrono::seconds(ctx_.services.config.server.write_timeout_seconds);
-    out_.push(base::BufferRef::copy_of(serialize(response, keep_alive_, head_only_, ctx_.services.node)));
+    out_.push(
+        base::BufferRef::copy_of(serialize(response, keep_alive_, head_only_, ctx_.services.node)));
     write_out();
 }
 
@@ -517,16 +518,23 @@ void Http1Session::open_stream(const Request& request, Subscription&& subscripti
         // EventSource comes back (perhaps to another node) rather than giving up.
         spdlog::info("subscription {:x} turned away: {}", id_, stream_->unavailable());
         stream_->start(head);
-        if (state_ == State::streaming && !write_blocked_) {
-            write_stream();
-        }
         if (state_ == State::streaming) {
-            stream_->unsubscribe();
-            linger();
+            finish_stream();
         }
         return;
     }
     stream_->start(head);
+}
+
+void Http1Session::finish_stream() {
+    // What is queued goes out if the socket takes it; then the stream ends with a FIN.
+    if (!write_blocked_) {
+        write_stream();
+    }
+    if (state_ == State::streaming) {
+        stream_->unsubscribe();
+        linger();
+    }
 }
 
 void Http1Session::stream_ready(SseStream& /*stream*/) {
@@ -633,16 +641,7 @@ void Http1Session::drain() {
             deadline_,
             ctx_.now() + std::chrono::duration_cast<base::MonoClock::duration>(kDrainGrace));
         break;
-    case State::streaming:
-        // What is queued goes out if the socket takes it; then the stream ends with a FIN.
-        if (!write_blocked_) {
-            write_stream();
-        }
-        if (state_ == State::streaming) {
-            stream_->unsubscribe();
-            linger();
-        }
-        break;
+    case State::streaming: finish_stream(); break;
     default: break; // a request in progress is answered, with Connection: close
     }
 }

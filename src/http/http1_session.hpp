@@ -80,6 +80,8 @@ private:
     void linger();
     void watch_peer();
     [[nodiscard]] bool discard_input();
+    // Writes what the stream has queued, if the socket takes it, and ends it with a FIN.
+    void finish_stream();
     void write_stream();
     [[nodiscard]] base::MonoClock::time_point request_deadline() const;
 

@@ -117,10 +117,9 @@ SubscribeResult Shard::subscribe(Subscriber& sub, Interest interest,
             result.resume_header = "earliest";
         }
         auto& events = result.replay.events;
-        events.erase(
-            std::remove_if(events.begin(), events.end(),
-                           [&sub](const log::EventPtr& ev) { return !sub.wants(*ev); }),
-            events.end());
+        events.erase(std::remove_if(events.begin(), events.end(),
+                                    [&sub](const log::EventPtr& ev) { return !sub.wants(*ev); }),
+                     events.end());
         // In a cluster the client may come from a node further ahead than this one: what
         // it has seen, it must not get again when it arrives here live.
         sub.position_ = std::max(mark, after);
@@ -256,10 +255,11 @@ void Shard::drain() {
 }
 
 void Shard::end_lost(std::uint64_t position) {
+    // A subscriber of several topics is met once per topic: sorted and made unique below,
+    // not searched for each time (a worker may have tens of thousands of streams).
     std::vector<Subscriber*> ending;
     auto consider = [&](Subscriber* sub) {
-        if (sub->position_ < position &&
-            std::find(ending.begin(), ending.end(), sub) == ending.end()) {
+        if (sub->position_ < position) {
             ending.push_back(sub);
         }
     };
@@ -271,6 +271,8 @@ void Shard::end_lost(std::uint64_t position) {
     for (Subscriber* sub : patterned_) {
         consider(sub);
     }
+    std::sort(ending.begin(), ending.end());
+    ending.erase(std::unique(ending.begin(), ending.end()), ending.end());
     // Each unsubscribes, which changes the lists walked above.
     for (Subscriber* sub : ending) {
         sub->lose();
