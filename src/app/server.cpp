@@ -250,8 +250,8 @@ int run_serve(const config::Config& config, const ServeOptions& options) {
                                      std::to_string(port) + ": " + e.code().message());
         }
     }
-    services.node = config.cluster.node_name.empty() ? default_node_name(port)
-                                                     : config.cluster.node_name;
+    services.node =
+        config.cluster.node_name.empty() ? default_node_name(port) : config.cluster.node_name;
     // A cluster node reports its figures to Redis and reads the others' (GET /cluster,
     // /topics, $sys/connections).
     std::unique_ptr<store::redis::Presence> presence;
@@ -268,7 +268,8 @@ int run_serve(const config::Config& config, const ServeOptions& options) {
                 for (const http::WorkerContext* w : services.workers) {
                     s.connections += w->stats.connections_open.load(std::memory_order_relaxed);
                 }
-                s.subscribers = static_cast<std::uint64_t>(std::max<std::int64_t>(hub.subscribers(), 0));
+                s.subscribers =
+                    static_cast<std::uint64_t>(std::max<std::int64_t>(hub.subscribers(), 0));
                 s.counts = hub.changed_counts(all);
                 return s;
             });

@@ -22,8 +22,8 @@ namespace herald::config {
 
 namespace {
 
-constexpr std::array<std::string_view, 6> kSections = {"server", "store",   "cluster",
-                                                       "history", "auth", "log"};
+constexpr std::array<std::string_view, 6> kSections = {"server",  "store", "cluster",
+                                                       "history", "auth",  "log"};
 constexpr std::array<std::string_view, 6> kLogLevels = {"trace", "debug", "info",
                                                         "warn",  "error", "off"};
 // TOML integers are 64-bit signed: the largest value any key can hold.

@@ -377,8 +377,8 @@ Response handle_cluster(const Services& services) {
         body += i == 0 ? "" : ",";
         body += "{\"name\":" + json_quote(n.name) +
                 ",\"connections\":" + std::to_string(n.connections) +
-                ",\"subscribers\":" + std::to_string(n.subscribers) +
-                ",\"lastSeen\":" + json_quote(fmt::format("{:%FT%T}Z", fmt::gmtime(n.last_seen_ms / 1000))) + "}";
+                ",\"subscribers\":" + std::to_string(n.subscribers) + ",\"lastSeen\":" +
+                json_quote(fmt::format("{:%FT%T}Z", fmt::gmtime(n.last_seen_ms / 1000))) + "}";
     }
     body += "]}\n";
     Response r;

@@ -35,18 +35,17 @@ void commit(Exchange& exchange, Request& request, log::NewEvent&& event,
             base::MonoClock::time_point started) {
     WorkerContext& ctx = exchange.context();
     request.body = std::string(); // the event has it now; the answer needs only the rest
-    ctx.services.hub.publish(
-        std::move(event),
-        [held = exchange.hold(), request, started](hub::PublishResult result) mutable {
-            auto& io = held->context().worker.io();
-            boost::asio::post(io, [held = std::move(held), request = std::move(request), started,
-                                   result = std::move(result)] {
-                if (held->waiting()) {
-                    answer(*held, request,
-                           publish_response(held->context().stats, request, result, started));
-                }
-            });
+    ctx.services.hub.publish(std::move(event), [held = exchange.hold(), request,
+                                                started](hub::PublishResult result) mutable {
+        auto& io = held->context().worker.io();
+        boost::asio::post(io, [held = std::move(held), request = std::move(request), started,
+                               result = std::move(result)] {
+            if (held->waiting()) {
+                answer(*held, request,
+                       publish_response(held->context().stats, request, result, started));
+            }
         });
+    });
 }
 
 // Frame bytes a worker may have waiting for delivery before publishes to topics it serves

@@ -6,13 +6,13 @@
 #include <atomic>
 #include <bitset>
 #include <cstdint>
-#include <span>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -247,7 +247,7 @@ private:
 
     std::atomic<std::int64_t> subscribers_{0};
     std::atomic<std::uint64_t> comings_and_goings_{0};
-    std::uint64_t announced_ = 0; // under mu_: comings_and_goings_ when last published
+    std::uint64_t announced_ = 0;           // under mu_: comings_and_goings_ when last published
     std::uint64_t announced_elsewhere_ = 0; // under mu_: `elsewhere` when last published
     // Under mu_: whether changed_counts() was ever called, and the topics whose count
     // changed since its last call.

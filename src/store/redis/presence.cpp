@@ -143,9 +143,9 @@ bool Presence::exchange(Connection& conn) {
         for (std::size_t i = at; i < end; ++i) {
             counts.push_back(std::to_string(sample.counts[i].second));
         }
-        std::vector<std::string_view> args{"EVAL", kReport,     "3",           nodes,
-                                           node,   subs,        node_,         connections,
-                                           subscribers, first && full_report_due_ ? "1" : "0"};
+        std::vector<std::string_view> args{
+            "EVAL", kReport, "3",         nodes,       node,
+            subs,   node_,   connections, subscribers, first && full_report_due_ ? "1" : "0"};
         for (std::size_t i = at; i < end; ++i) {
             args.push_back(sample.counts[i].first);
             args.push_back(counts[i - at]);

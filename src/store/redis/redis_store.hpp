@@ -35,7 +35,7 @@ struct RedisOptions {
     // The newest events per topic also kept in memory, so that most resumes need no read
     // from Redis; 0 keeps none.
     std::size_t cache_events = 1000;
-    std::string node_name;      // for log lines
+    std::string node_name; // for log lines
 };
 
 class RedisStore final : public log::EventLog {

@@ -234,8 +234,8 @@ std::vector<Writer::Pending*> Writer::pipeline(const std::vector<Pending*>& item
     const std::string seen = std::to_string(node_.seen());
     for (Pending* p : items) {
         p->published_ms = std::to_string(base::unix_ms());
-        args = {cfg.prefix, cfg.channel,     limits[0],   limits[1],    limits[2],
-                limits[3],  p->published_ms, p->event.id, p->footprint, p->body, seen};
+        args = {cfg.prefix,      cfg.channel, limits[0],    limits[1], limits[2], limits[3],
+                p->published_ms, p->event.id, p->footprint, p->body,   seen};
         for (const auto& topic : p->event.topics) {
             args.push_back(topic);
         }

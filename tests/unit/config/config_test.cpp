@@ -269,7 +269,8 @@ TEST_F(ConfigTest, UnknownSection) {
     const auto e = file_error("[sever]\nport = 1\n");
     EXPECT_EQ(e.source(), path_);
     EXPECT_EQ(e.key(), "sever");
-    EXPECT_EQ(e.reason(), "unknown section (the sections are server, store, cluster, history, auth, log)");
+    EXPECT_EQ(e.reason(),
+              "unknown section (the sections are server, store, cluster, history, auth, log)");
     EXPECT_EQ(std::string(e.what()), path_ + ": sever: " + e.reason());
 }
 

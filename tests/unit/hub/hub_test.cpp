@@ -1187,8 +1187,6 @@ TEST(HubThreads, ResumingSubscribersSeeEveryEventOnceInOrderFourWorkers) {
     check_churn(churn(4, 4, 2000), 8000);
 }
 
-
-
 // ---- what a cluster node reports ----
 
 TEST_F(HubTest, ChangedCountsGiveEveryTopicFirstThenOnlyWhatMoved) {

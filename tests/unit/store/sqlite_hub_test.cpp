@@ -10,15 +10,15 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <iostream>
-#include <mutex>
-#include <sqlite3.h>
 #include <cstdint>
 #include <filesystem>
 #include <future>
+#include <iostream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
+#include <sqlite3.h>
 #include <string>
 #include <thread>
 #include <unistd.h>
@@ -598,9 +598,8 @@ TEST_F(SqliteHubTest, PublishIsAnsweredWhileASubscribeReadsTheDatabase) {
     // With the replay stopped inside its read: publish, and wait for the answer.
     auto answered = std::make_shared<std::promise<PublishResult>>();
     auto answer = answered->get_future();
-    h.hub.publish(make({"big"}, "during"), [answered](PublishResult r) {
-        answered->set_value(std::move(r));
-    });
+    h.hub.publish(make({"big"}, "during"),
+                  [answered](PublishResult r) { answered->set_value(std::move(r)); });
     const bool in_time = answer.wait_for(kWait) == std::future_status::ready;
     EXPECT_TRUE(in_time) << "a publish waited for a replay";
     // A publisher's own id is looked up in the database too, on a connection of its own.
@@ -609,9 +608,8 @@ TEST_F(SqliteHubTest, PublishIsAnsweredWhileASubscribeReadsTheDatabase) {
     auto answered_own = std::make_shared<std::promise<PublishResult>>();
     auto answer_own = answered_own->get_future();
     std::thread own_publisher([&h, answered_own] {
-        h.hub.publish(make({"big"}, "own id", "mine-during"), [answered_own](PublishResult r) {
-            answered_own->set_value(std::move(r));
-        });
+        h.hub.publish(make({"big"}, "own id", "mine-during"),
+                      [answered_own](PublishResult r) { answered_own->set_value(std::move(r)); });
     });
     EXPECT_TRUE(answer_own.wait_for(std::chrono::seconds(5)) == std::future_status::ready)
         << "a publish with its own id waited for a replay";
@@ -716,10 +714,10 @@ TEST_F(SqliteHubTest, PublishRoundTripDuringALargeReplay) {
     };
     const double quiet_us = median(quiet);
     std::cout << "[ measure  ] publish round trip, median of " << during.size()
-              << " publishes inside a 100,000-event disk replay: " << during_us
-              << " us (max " << max_of(during)
-              << " us; " << tries << " tried, " << replays << " replays); without a replay: "
-              << quiet_us << " us (max " << max_of(quiet) << " us)\n";
+              << " publishes inside a 100,000-event disk replay: " << during_us << " us (max "
+              << max_of(during) << " us; " << tries << " tried, " << replays
+              << " replays); without a replay: " << quiet_us << " us (max " << max_of(quiet)
+              << " us)\n";
     RecordProperty("publish_rtt_during_replay_median_us", std::to_string(during_us));
     RecordProperty("publish_rtt_quiet_median_us", std::to_string(quiet_us));
     h.store.close();

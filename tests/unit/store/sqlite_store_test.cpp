@@ -506,9 +506,8 @@ TEST_F(SqliteStoreTest, GroupCommitTakesEverythingQueuedMeanwhile) {
 std::vector<EventPtr> between(const std::vector<EventPtr>& all, std::uint64_t after,
                               std::uint64_t upto) {
     std::vector<EventPtr> out;
-    std::copy_if(all.begin(), all.end(), std::back_inserter(out), [&](const EventPtr& ev) {
-        return ev->position > after && ev->position <= upto;
-    });
+    std::copy_if(all.begin(), all.end(), std::back_inserter(out),
+                 [&](const EventPtr& ev) { return ev->position > after && ev->position <= upto; });
     return out;
 }
 
