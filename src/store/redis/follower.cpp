@@ -256,10 +256,25 @@ void Follower::listen() {
     }
 }
 
-bool Follower::on_message(std::string_view record) {
-    const auto head = read_head(record);
+bool Follower::on_message(std::string_view message) {
+    while (!message.empty()) {
+        const auto record = next_record(message);
+        if (!record) {
+            spdlog::warn("{}: a malformed message on {}; the rest of it skipped",
+                         node_.config.label, node_.config.channel);
+            return true; // what it held shows as a break in the chain of the next one
+        }
+        if (!on_record(*record)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool Follower::on_record(const Record& record) {
+    const auto head = read_head(record.head);
     if (!head) {
-        spdlog::warn("{}: a malformed message on {}; skipped", node_.config.label,
+        spdlog::warn("{}: a malformed record on {}; skipped", node_.config.label,
                      node_.config.channel);
         return true;
     }
@@ -304,13 +319,15 @@ bool Follower::catch_up(std::uint64_t target) {
             reader_.reset();
             return false;
         }
-        const std::size_t n = size_of(r.get());
+        // Each event's head, then its body.
+        const std::size_t n = size_of(r.get()) / 2;
         for (std::size_t i = 0; i < n; ++i) {
-            const redisReply* rec = element(r.get(), i);
+            const redisReply* rec = element(r.get(), 2 * i);
             if (is_nil(rec)) {
                 continue;
             }
-            const auto head = read_head(text_of(rec));
+            const Record record{text_of(rec), text_of(element(r.get(), 2 * i + 1))};
+            const auto head = read_head(record.head);
             if (!head || head->position <= delivered_) {
                 continue;
             }
@@ -318,7 +335,7 @@ bool Follower::catch_up(std::uint64_t target) {
                 // Redis no longer holds the events before this one (retention).
                 lose(head->previous);
             }
-            deliver(text_of(rec), head->position, false);
+            deliver(record, head->position, false);
         }
         flush();
         if (n < kPage) {
@@ -336,10 +353,10 @@ bool Follower::catch_up(std::uint64_t target) {
     return true;
 }
 
-void Follower::deliver(std::string_view record, std::uint64_t position, bool live) {
+void Follower::deliver(const Record& record, std::uint64_t position, bool live) {
     log::EventPtr ev = node_.handoff.take(position);
     if (!ev) {
-        ev = decode(record);
+        ev = decode(record.head, record.body);
     }
     if (!ev) {
         spdlog::warn("{}: event {} is malformed in Redis; reported lost", node_.config.label,

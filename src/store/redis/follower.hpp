@@ -24,6 +24,7 @@
 #include "log/event_log.hpp"
 #include "store/redis/connection.hpp"
 #include "store/redis/node_state.hpp"
+#include "store/redis/record.hpp"
 
 namespace herald::store::redis {
 
@@ -57,12 +58,15 @@ private:
     bool subscribe(std::string& error);
     bool connect(std::string& error); // subscribe, then read back what was missed
     void listen();                    // one poll() turn on the subscription
-    bool on_message(std::string_view record);
+    // One message: the records of one append script, in order. False when a gap it shows
+    // cannot be read back.
+    bool on_message(std::string_view message);
+    bool on_record(const Record& record);
     // Reads back and delivers every event after the last delivered up to `target`; false
     // when Redis cannot be read.
     bool catch_up(std::uint64_t target);
     // `live`: from a message (it joins the cache), not read back.
-    void deliver(std::string_view record, std::uint64_t position, bool live);
+    void deliver(const Record& record, std::uint64_t position, bool live);
     void lose(std::uint64_t position);
     void flush();
     void set_trouble(std::optional<std::string> why);

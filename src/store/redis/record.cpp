@@ -66,28 +66,39 @@ std::size_t footprint_without_id(const log::NewEvent& event) {
     return sizeof(log::Event) + event.type.size() + event.data.size() + frame.size() - 1;
 }
 
-std::optional<RecordHead> read_head(std::string_view record) {
-    auto position = number<std::uint64_t>(take(record));
-    auto previous = number<std::uint64_t>(take(record));
-    auto capped = number<std::uint64_t>(take(record));
+std::optional<RecordHead> read_head(std::string_view head) {
+    auto position = number<std::uint64_t>(take(head));
+    auto previous = number<std::uint64_t>(take(head));
+    auto capped = number<std::uint64_t>(take(head));
     if (!position || !previous || !capped) {
         return std::nullopt;
     }
     return RecordHead{*position, *previous, *capped};
 }
 
-log::EventPtr decode(std::string_view record) {
-    auto position = number<std::uint64_t>(take(record));
-    auto previous = number<std::uint64_t>(take(record));
-    auto capped = number<std::uint64_t>(take(record));
-    auto published_ms = number<std::int64_t>(take(record));
-    auto id = take(record);
-    auto type = take(record);
-    auto data = take(record);
-    auto flags = take(record);
-    auto retry = take(record);
-    if (!position || !previous || !capped || !published_ms || !id || !type || !data || !flags ||
-        !retry) {
+std::optional<Record> next_record(std::string_view& message) {
+    auto head = take(message);
+    auto body = head ? take(message) : std::nullopt;
+    if (!body) {
+        return std::nullopt;
+    }
+    return Record{*head, *body};
+}
+
+log::EventPtr decode(std::string_view head, std::string_view body) {
+    auto position = number<std::uint64_t>(take(head));
+    auto previous = number<std::uint64_t>(take(head));
+    auto capped = number<std::uint64_t>(take(head));
+    auto published_ms = number<std::int64_t>(take(head));
+    auto id = take(head);
+    if (!position || !previous || !capped || !published_ms || !id || !head.empty()) {
+        return nullptr;
+    }
+    auto type = take(body);
+    auto data = take(body);
+    auto flags = take(body);
+    auto retry = take(body);
+    if (!type || !data || !flags || !retry) {
         return nullptr;
     }
     log::NewEvent ev;
@@ -101,8 +112,8 @@ log::EventPtr decode(std::string_view record) {
         }
         ev.retry_ms = *ms;
     }
-    while (!record.empty()) {
-        auto topic = take(record);
+    while (!body.empty()) {
+        auto topic = take(body);
         if (!topic) {
             return nullptr;
         }

@@ -1,13 +1,15 @@
-// How an event travels through Redis: one compact record, stored in the global log and sent
-// as the Pub/Sub message, so that a node decodes a live event and a read-back one alike.
+// How an event travels through Redis: one compact record in two parts, a head and a body,
+// stored in the global log and sent in the Pub/Sub message, so that a node decodes a live
+// event and a read-back one alike.
 //
-// A record is a run of fields, each `<decimal length>:<bytes>` (binary-safe, no escaping):
-//   position, previous position (in the cluster order), capped, published_ms, id,
-//   type, data, flags ("p": private), retry_ms ("" when none), then one field per topic.
+// Each part is a run of fields, each `<decimal length>:<bytes>` (binary-safe, no escaping):
+//   head: position, previous position (in the cluster order), capped, published_ms, id
+//   body: type, data, flags ("p": private), retry_ms ("" when none), one field per topic
 // `capped` is the newest position the append's hub-wide bounds (max_topics,
 // max_total_bytes) dropped, 0 when none: set in the Pub/Sub message, always 0 in the
-// stored record. The append script writes the first five; this node writes the rest (the
-// "body") before sending, so that the script only concatenates.
+// stored head. The append script writes the head; this node writes the body before
+// sending, and the script stores and sends it as it came (a string built in Lua costs
+// Redis more than all the commands of an append).
 #pragma once
 
 #include <cstdint>
@@ -33,10 +35,20 @@ struct RecordHead {
 };
 
 // The position, previous position and capped, read without decoding the rest; nothing
-// when the record is malformed.
-[[nodiscard]] std::optional<RecordHead> read_head(std::string_view record);
+// when the head is malformed.
+[[nodiscard]] std::optional<RecordHead> read_head(std::string_view head);
+
+struct Record {
+    std::string_view head;
+    std::string_view body;
+};
+
+// A Pub/Sub message holds the events one append script stored, in order: for each, its
+// head and its body, each framed as a field. Takes the next record off the front of
+// `message`; nothing when what is left is malformed.
+[[nodiscard]] std::optional<Record> next_record(std::string_view& message);
 
 // The whole event (its frame encoded), or nothing when the record is malformed.
-[[nodiscard]] log::EventPtr decode(std::string_view record);
+[[nodiscard]] log::EventPtr decode(std::string_view head, std::string_view body);
 
 } // namespace herald::store::redis

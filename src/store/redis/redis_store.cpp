@@ -142,7 +142,8 @@ std::optional<std::uint64_t> RedisStore::position_of(std::string_view id) const 
     if (!conn) {
         return std::nullopt;
     }
-    Reply r = conn->call({"HGET", impl_->key("ids"), id});
+    const std::string_view args[] = {impl_->node.config.prefix, id};
+    Reply r = conn->eval(Script::lookup, args);
     return number_of(r.get());
 }
 
@@ -226,7 +227,8 @@ log::Replay RedisStore::Impl::read_replay(redis::Connection& conn, std::uint64_t
             }
             const redisReply* records = element(r.get(), 0);
             const std::uint64_t before = cursor;
-            for (std::size_t i = 0; i < size_of(records); ++i) {
+            // Each event's head, then its body.
+            for (std::size_t i = 0; i + 1 < size_of(records); i += 2) {
                 const std::string_view rec = text_of(element(records, i));
                 const auto head = redis::read_head(rec);
                 if (!head) {
@@ -234,7 +236,7 @@ log::Replay RedisStore::Impl::read_replay(redis::Connection& conn, std::uint64_t
                 }
                 cursor = std::max(cursor, head->position);
                 if (!merged.contains(head->position)) {
-                    if (auto ev = redis::decode(rec)) {
+                    if (auto ev = redis::decode(rec, text_of(element(records, i + 1)))) {
                         merged.emplace(head->position, std::move(ev));
                     }
                 }

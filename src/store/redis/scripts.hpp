@@ -6,11 +6,14 @@
 //   counter            STRING  the last position assigned (INCR), never lowered
 //   last               STRING  the position of the newest event, the "previous" of the next
 //   reserved           ZSET    decimal publisher ids ahead of the counter (skipped by INCR)
-//   ev                 HASH    position -> record (record.hpp) of each retained event
-//   meta               HASH    position -> cmsgpack {footprint, published_ms, id, {topics}}
-//   holders            HASH    position -> number of topics still retaining the event
+//   ev                 HASH    for each retained event, three fields:
+//                                <position>  -> its record (record.hpp)
+//                                m<position> -> cmsgpack {footprint, published_ms, id, {topics}}
+//                                h<position> -> the topics still retaining it (only for an
+//                                               event of several topics)
 //   order              ZSET    retained positions (score = member = position): the global log
-//   ids                HASH    id -> position of each retained event
+//   ids                HASH    id -> position of each retained event whose id is not its
+//                              position (a publisher's own); the others are found in `ev`
 //   names              ZSET    topics that retain events, score 0 (paged by name, BYLEX)
 //   newest             ZSET    the same topics, score = their newest position (max_topics)
 //   t:<topic>          ZSET    the topic's retained positions
@@ -28,10 +31,13 @@
 namespace herald::store::redis {
 
 enum class Script : std::size_t {
-    // ARGV: prefix, channel, max_events, max_bytes, max_topics, max_total_bytes,
-    //       published_ms, id ("" to assign), footprint_without_id, body, seen (the
-    //       newest position the node has seen: the counter is raised to it first), topics...
-    // -> {1, position, id} or {0} (duplicate id)
+    // A batch of appends, each as if alone, and one Pub/Sub message with every record
+    // stored (record.hpp: next_record).
+    // ARGV: prefix, channel, max_events, max_bytes, max_topics, max_total_bytes, seen (the
+    //       newest position the node has seen: the counter is raised to it first), then
+    //       per event: published_ms, id ("" to assign), footprint_without_id, body,
+    //       number of topics, topics...
+    // -> one reply per event: {1, position, id} or {0} (duplicate id)
     append,
     // ARGV: prefix, channel, limits (as append), cutoff_ms, budget -> {dropped, more (0/1)}
     expire,
@@ -46,6 +52,8 @@ enum class Script : std::size_t {
     // ARGV: prefix, start (a ZRANGEBYLEX bound), name prefix, limit ->
     //   {name, retained, bytes, last_id, name, ...}
     topics_page,
+    // ARGV: prefix, id -> the position of the retained event with that id, or nil
+    lookup,
     count_,
 };
 

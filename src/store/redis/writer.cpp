@@ -22,6 +22,11 @@ constexpr std::chrono::milliseconds kMaxBackoff{2000};
 // Events one expiry call may drop; more wait for the next batch, so that Redis is never
 // held long by one script.
 constexpr std::string_view kExpireBudget = "10000";
+// Appends one script takes, at most (and about how many bytes of events): the script's
+// fixed cost and the message to the nodes are shared by them, and Redis is held for a few
+// milliseconds at most.
+constexpr std::size_t kPerScript = 128;
+constexpr std::size_t kScriptBytes = 512 * 1024;
 
 bool is_noscript(const Reply& r) {
     return r.is_error() && r.text().substr(0, 8) == "NOSCRIPT";
@@ -232,15 +237,28 @@ std::vector<Writer::Pending*> Writer::pipeline(const std::vector<Pending*>& item
     }
     auto deadline = started + cfg.timeout;
     const std::string seen = std::to_string(node_.seen());
-    for (Pending* p : items) {
-        p->published_ms = std::to_string(base::unix_ms());
-        args = {cfg.prefix,      cfg.channel, limits[0],    limits[1], limits[2], limits[3],
-                p->published_ms, p->event.id, p->footprint, p->body,   seen};
-        for (const auto& topic : p->event.topics) {
-            args.push_back(topic);
+    // One script per group of appends; `ends[k]` is one past the last item of script k.
+    std::vector<std::size_t> ends;
+    std::size_t next = 0;
+    while (next < items.size()) {
+        args = {cfg.prefix, cfg.channel, limits[0], limits[1], limits[2], limits[3], seen};
+        const std::size_t first = next;
+        std::size_t bytes = 0;
+        while (next < items.size() && next - first < kPerScript && bytes < kScriptBytes) {
+            Pending& p = *items[next++];
+            p.published_ms = std::to_string(base::unix_ms());
+            p.topic_count = std::to_string(p.event.topics.size());
+            args.insert(args.end(),
+                        {p.published_ms, p.event.id, p.footprint, p.body, p.topic_count});
+            for (const auto& topic : p.event.topics) {
+                args.push_back(topic);
+                bytes += topic.size();
+            }
+            bytes += p.body.size() + p.event.id.size();
+            deadline = std::min(deadline, p.deadline);
         }
         c.send_eval(Script::append, args);
-        deadline = std::min(deadline, p->deadline);
+        ends.push_back(next);
     }
     // Every reply must come by the earliest deadline in the batch.
     c.set_timeout(
@@ -263,18 +281,20 @@ std::vector<Writer::Pending*> Writer::pipeline(const std::vector<Pending*>& item
         }
     }
     std::vector<Reply> replies;
-    replies.reserve(items.size());
-    while (!broken && replies.size() < items.size()) {
+    replies.reserve(ends.size());
+    while (!broken && replies.size() < ends.size()) {
         Reply reply = c.receive();
         broken = !reply;
         if (reply) {
             replies.push_back(std::move(reply));
         }
     }
-    const std::size_t written = static_cast<std::size_t>(
-        std::count_if(replies.begin(), replies.end(), [](const Reply& reply) {
-            return !reply.is_error() && number_of(element(reply.get(), 0)) == 1U;
-        }));
+    std::size_t written = 0;
+    for (const Reply& reply : replies) {
+        for (std::size_t k = 0; !reply.is_error() && k < size_of(reply.get()); ++k) {
+            written += number_of(element(element(reply.get(), k), 0)) == 1U ? 1 : 0;
+        }
+    }
     if (written > 0) {
         node_.counters.transactions.fetch_add(1, std::memory_order_relaxed);
         node_.counters.events_written.fetch_add(written, std::memory_order_relaxed);
@@ -295,32 +315,37 @@ std::vector<Writer::Pending*> Writer::pipeline(const std::vector<Pending*>& item
         c.set_timeout(cfg.timeout);
     }
     std::vector<Pending*> retry;
-    for (std::size_t i = 0; i < items.size(); ++i) {
-        if (i >= replies.size() || (broken && is_noscript(replies[i]))) {
-            fail(*items[i], cfg.label + ": " + why);
-        } else if (is_noscript(replies[i])) {
-            retry.push_back(items[i]);
-        } else {
-            answer(*items[i], replies[i]);
+    std::size_t first = 0;
+    for (std::size_t s = 0; s < ends.size(); first = ends[s++]) {
+        const std::size_t count = ends[s] - first;
+        for (std::size_t k = 0; k < count; ++k) {
+            Pending& p = *items[first + k];
+            if (s >= replies.size() || (broken && is_noscript(replies[s]))) {
+                fail(p, cfg.label + ": " + why);
+            } else if (is_noscript(replies[s])) {
+                retry.push_back(&p);
+            } else if (replies[s].is_error()) {
+                // A script error or a refusal (OOM under maxmemory): this script's events.
+                fail(p, cfg.label + ": Redis refused the event: " + std::string(replies[s].text()));
+            } else if (size_of(replies[s].get()) != count) {
+                fail(p, cfg.label + ": unexpected reply from the append script");
+            } else {
+                answer(p, element(replies[s].get(), k));
+            }
         }
     }
     return retry;
 }
 
-void Writer::answer(Pending& p, const Reply& reply) {
+void Writer::answer(Pending& p, const redisReply* reply) {
     const std::string& label = node_.config.label;
-    if (reply.is_error()) {
-        // A script error or a refusal (OOM under maxmemory): this event only.
-        fail(p, label + ": Redis refused the event: " + std::string(reply.text()));
-        return;
-    }
-    const auto ok = number_of(element(reply.get(), 0));
+    const auto ok = number_of(element(reply, 0));
     if (ok == 0U) {
         p.done({nullptr, log::AppendError::duplicate_id, {}});
         return;
     }
-    const auto position = number_of(element(reply.get(), 1));
-    const std::string_view id = text_of(element(reply.get(), 2));
+    const auto position = number_of(element(reply, 1));
+    const std::string_view id = text_of(element(reply, 2));
     std::int64_t ms = 0;
     std::from_chars(p.published_ms.data(), p.published_ms.data() + p.published_ms.size(), ms);
     if (ok != 1U || !position || id.empty()) {

@@ -1,6 +1,7 @@
 // The writer thread of a Redis store: it takes every append queued while the previous batch
-// was in flight, sends them all pipelined (one EVALSHA each: id, append, retention and the
-// Pub/Sub message in one atomic step), and answers each `done` from the replies.
+// was in flight, sends them all pipelined (one EVALSHA per up to 128 of them: ids, appends,
+// retention and one Pub/Sub message in one atomic step), and answers each `done` from the
+// replies.
 //
 // It also owns the store's view of Redis's health: after a failure it reconnects by itself
 // (100 ms, doubling to 2 s between tries) and clears the failure once a connection works.
@@ -49,6 +50,7 @@ private:
         std::string body;
         std::string footprint; // without the id, as a decimal
         std::string published_ms;
+        std::string topic_count;
         base::MonoClock::time_point deadline;
         log::AppendDone done;
     };
@@ -61,8 +63,8 @@ private:
     // that met NOSCRIPT, to send again once the scripts are loaded.
     std::vector<Pending*> pipeline(const std::vector<Pending*>& items,
                                    std::optional<std::int64_t>& cutoff);
-    // Answers `done` from the script's reply.
-    void answer(Pending& p, const Reply& reply);
+    // Answers `done` from the event's part of the script's reply.
+    void answer(Pending& p, const redisReply* reply);
     void fail(Pending& p, const std::string& reason);
 
     NodeState& node_;
