@@ -13,6 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import {
+    CLUSTER_FANOUT_BASE,
     CLUSTER_FANOUT_GOAL,
     CLUSTER_PUBLISH_GOAL,
     computeCluster,
@@ -195,12 +196,12 @@ describe('generator on the fixture', () => {
         assert.ok(section, 'no cluster section');
         const cf = rec('cluster-fanout', 'herald');
         const cp = rec('cluster-publish', 'herald');
-        const fan = rec('fanout', 'herald');
+        const fan = rec(CLUSTER_FANOUT_BASE, 'herald');
         const pub = rec('publish', 'herald');
 
         // The scenarios side by side, herald's CPU and Redis's in their own columns.
         const pct = (cpu, r) => `${Math.round((cpu / r.publish_s) * 100)}% of a core`;
-        const fanRow = row(section, '`fanout`');
+        const fanRow = row(section, '`fanout-p8`');
         assert.equal(fanRow[3], fmtRate(fan.deliveries_per_s));
         assert.equal(fanRow[6], pct(fan.server_cpu_s, fan));
         assert.equal(fanRow[7], '—', 'no Redis on one node');
@@ -403,9 +404,9 @@ describe('pure functions', () => {
         assert.ok(!renderMarkdown(new Results(single), meta, ctx).includes('## Cluster'));
         assert.equal(computeGoals(new Results(single)).find((g) => g.id === 'cluster-fanout').verdict, 'not measured');
 
-        const noBaseline = records.filter((r) => r.scenario !== 'fanout' && r.scenario !== 'publish');
+        const noBaseline = records.filter((r) => r.scenario !== CLUSTER_FANOUT_BASE && r.scenario !== 'publish');
         const md = renderMarkdown(new Results(noBaseline), meta, ctx);
-        assert.ok(md.includes('`cluster-fanout` ÷ `fanout`, deliveries/s: not measured'));
+        assert.ok(md.includes('`cluster-fanout` ÷ `fanout-p8`, deliveries/s: not measured'));
         assert.equal(computeGoals(new Results(noBaseline)).find((g) => g.id === 'cluster-publish').verdict, 'not measured');
 
         // A cluster that loses events misses its goal whatever the ratio.

@@ -31,11 +31,16 @@
 #               or sqlite (sync full), N = 1 or 64 publishers: publish-memory-p1,
 #               publish-sqlite-normal-p1, publish-sqlite-normal-p64, publish-sqlite-full-p1,
 #               publish-sqlite-full-p64 (memory-p64 is `publish`)
-#   cluster-fanout (herald only)  fanout on a cluster: a redis-server of its own (own port and
-#               folder, --save "" --appendonly no) and two herald nodes on it (--store
+#   fanout-p8 (herald only)  1,000 subscribers on one topic, 8 publishers as fast as possible:
+#               as many publishes in flight as the hub's hold on publishes (while a topic's
+#               subscribers are behind) still paces on this machine, so nothing is lost; with
+#               64 the load generator falls behind and the slowest subscribers are cut. The
+#               baseline of cluster-fanout.
+#   cluster-fanout (herald only)  fanout-p8 on a cluster: a redis-server of its own (own port
+#               and folder, --save "" --appendonly no) and two herald nodes on it (--store
 #               redis://..., --node-name a and b, --threads 1 each); the 1,000 subscribers and
-#               64 publishers are dealt round-robin over the two nodes, and Redis's CPU is
-#               measured beside herald's (--aux-pid redis=PID). Against `fanout`.
+#               8 publishers are dealt round-robin over the two nodes, and Redis's CPU is
+#               measured beside herald's (--aux-pid redis=PID). Against `fanout-p8`.
 #   cluster-publish (herald only)  publish on the same cluster: 64 publishers through both
 #               nodes, no subscribers. Against `publish` and `publish-memory-p1`.
 #   (not in QUICK: the cluster scenarios need the Redis store in the binary.)
@@ -63,7 +68,7 @@ else
     DEFAULT_SCENARIOS="idle-1k idle-10k idle-max fanout fanout-paced fanout-stalled fanout-p4
         paced topics publish churn
         publish-memory-p1 publish-sqlite-normal-p1 publish-sqlite-normal-p64
-        publish-sqlite-full-p1 publish-sqlite-full-p64 cluster-fanout cluster-publish"
+        publish-sqlite-full-p1 publish-sqlite-full-p64 fanout-p8 cluster-fanout cluster-publish"
     DURATION=10
     SETTLE=1
     DRAIN=5
@@ -345,9 +350,13 @@ for scenario in $SCENARIOS; do
     publish-memory-p1 | publish-sqlite-normal-p1 | publish-sqlite-normal-p64 | \
         publish-sqlite-full-p1 | publish-sqlite-full-p64)
         [[ " $SERVERS " == *" herald "* ]] && store_run "$scenario" ;;
+    fanout-p8)
+        [[ " $SERVERS " == *" herald "* ]] &&
+            run fanout-p8 herald -- --subscribers 1000 --publishers 8 --duration "$DURATION" \
+                --payload 256 ;;
     cluster-fanout)
         [[ " $SERVERS " == *" herald "* ]] &&
-            cluster_run cluster-fanout --subscribers 1000 --publishers 64 --duration "$DURATION" \
+            cluster_run cluster-fanout --subscribers 1000 --publishers 8 --duration "$DURATION" \
                 --payload 256 ;;
     cluster-publish)
         [[ " $SERVERS " == *" herald "* ]] &&

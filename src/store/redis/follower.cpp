@@ -88,6 +88,7 @@ void Follower::set_listener(log::LogListener* listener) {
         listener_ = listener;
     }
     if (listener != nullptr && !thread_.joinable() && !stop_.load()) {
+        node_.handoff.following(true);
         thread_ = std::thread([this] { loop(); });
     }
 }
@@ -101,6 +102,7 @@ void Follower::close() {
     if (thread_.joinable()) {
         thread_.join();
     }
+    node_.handoff.following(false); // answers what it did not deliver
     delivered_cv_.notify_all();
 }
 
@@ -120,13 +122,18 @@ std::optional<std::string> Follower::trouble() const {
 }
 
 void Follower::set_trouble(std::optional<std::string> why) {
-    std::lock_guard lock(mu_);
-    if (why && !trouble_) {
-        spdlog::error("{}", *why);
-    } else if (!why && trouble_) {
-        spdlog::info("{}: following the cluster's events again", node_.config.label);
+    const bool following = !why;
+    {
+        std::lock_guard lock(mu_);
+        if (why && !trouble_) {
+            spdlog::error("{}", *why);
+        } else if (!why && trouble_) {
+            spdlog::info("{}: following the cluster's events again", node_.config.label);
+        }
+        trouble_ = std::move(why);
     }
-    trouble_ = std::move(why);
+    // Publishes Redis took are not held while the feed is cut.
+    node_.handoff.following(following);
 }
 
 void Follower::sleep(std::chrono::milliseconds d) {

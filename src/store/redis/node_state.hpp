@@ -8,10 +8,11 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_map>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
@@ -86,37 +87,77 @@ struct Counters {
 };
 
 // The events this node's writer built, kept until the follower delivers the same positions,
-// so that `done` and the listener see one Event object (and its frame is encoded once).
+// so that `done` and the listener see one Event object (and its frame is encoded once); and
+// each one's answer, run once the follower has handed the event to the listener. So a
+// publisher hears 200 once its node's subscribers have the event queued, as with the other
+// stores, and a node's publishers wait while it falls behind the cluster's feed (the hub
+// holds publishes while their subscribers are behind).
 class Handoff {
 public:
-    // Keeps `event` unless the follower has already gone past its position.
-    void offer(const log::EventPtr& event) {
-        std::lock_guard lock(mu_);
-        if (event->position > delivered_) {
-            waiting_.emplace(event->position, event);
+    // Keeps `event` and `answer`. Runs `answer` at once (on this thread) when the follower
+    // is past its position or not following the feed.
+    void offer(const log::EventPtr& event, std::function<void()> answer) {
+        {
+            std::lock_guard lock(mu_);
+            if (following_ && event->position > delivered_) {
+                waiting_.emplace(event->position, Waiting{event, std::move(answer)});
+                return;
+            }
         }
+        answer();
     }
+    // The event to deliver at `position`, if this node wrote it; its answer stays.
     [[nodiscard]] log::EventPtr take(std::uint64_t position) {
         std::lock_guard lock(mu_);
         auto it = waiting_.find(position);
-        if (it == waiting_.end()) {
-            return nullptr;
-        }
-        log::EventPtr ev = std::move(it->second);
-        waiting_.erase(it);
-        return ev;
+        return it == waiting_.end() ? nullptr : std::move(it->second.event);
     }
-    // Everything up to `position` is delivered (or lost): what waits for it goes.
+    // Everything up to `position` is delivered (or lost): the answers waiting for it run.
     void delivered(std::uint64_t position) {
-        std::lock_guard lock(mu_);
-        delivered_ = std::max(delivered_, position);
-        std::erase_if(waiting_, [&](const auto& entry) { return entry.first <= delivered_; });
+        std::vector<std::function<void()>> due;
+        {
+            std::lock_guard lock(mu_);
+            delivered_ = std::max(delivered_, position);
+            auto end = waiting_.upper_bound(delivered_);
+            for (auto it = waiting_.begin(); it != end; ++it) {
+                due.push_back(std::move(it->second.answer));
+            }
+            waiting_.erase(waiting_.begin(), end);
+        }
+        for (auto& answer : due) {
+            answer();
+        }
+    }
+    // Whether the follower delivers now. When it stops (Redis unreachable, the store
+    // closing), the answers waiting run at once, and later ones are not held: the events
+    // are in Redis, which is what a publisher is answered for.
+    void following(bool yes) {
+        std::vector<std::function<void()>> due;
+        {
+            std::lock_guard lock(mu_);
+            following_ = yes;
+            if (yes) {
+                return;
+            }
+            for (auto& [position, w] : waiting_) {
+                due.push_back(std::move(w.answer));
+            }
+            waiting_.clear();
+        }
+        for (auto& answer : due) {
+            answer();
+        }
     }
 
 private:
+    struct Waiting {
+        log::EventPtr event;
+        std::function<void()> answer;
+    };
     std::mutex mu_;
     std::uint64_t delivered_ = 0;
-    std::unordered_map<std::uint64_t, log::EventPtr> waiting_;
+    bool following_ = false;
+    std::map<std::uint64_t, Waiting> waiting_;
 };
 
 struct NodeState {

@@ -64,6 +64,7 @@ void Writer::append(log::NewEvent&& event, log::AppendDone done) {
     p.event = std::move(event);
     p.deadline = base::MonoClock::now() + node_.config.timeout;
     p.done = std::move(done);
+    bool first = false;
     {
         std::unique_lock lock(mu_);
         if (stopping_) {
@@ -71,9 +72,13 @@ void Writer::append(log::NewEvent&& event, log::AppendDone done) {
             p.done({nullptr, log::AppendError::unavailable, "the store is closed"});
             return;
         }
+        first = queue_.empty();
         queue_.push_back(std::move(p));
     }
-    cv_.notify_one();
+    if (first) {
+        // Otherwise the writer was woken for the first of the queue and takes it all.
+        cv_.notify_one();
+    }
 }
 
 void Writer::expire(std::int64_t cutoff_ms) {
@@ -354,8 +359,10 @@ void Writer::answer(Pending& p, const redisReply* reply) {
     }
     auto ev = log::make_event(std::move(p.event), *position, std::string(id), ms);
     node_.saw(*position);
-    node_.handoff.offer(ev);
-    p.done({std::move(ev), log::AppendError::none, {}});
+    // Answered once this node's follower has delivered it (Handoff).
+    node_.handoff.offer(ev, [done = std::move(p.done), ev]() mutable {
+        done({std::move(ev), log::AppendError::none, {}});
+    });
 }
 
 } // namespace herald::store::redis

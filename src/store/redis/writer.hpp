@@ -33,9 +33,11 @@ public:
     Writer(const Writer&) = delete;
     Writer& operator=(const Writer&) = delete;
 
-    // Any thread. `done` runs on the writer thread once Redis answered, or on the caller's
-    // thread at once when Redis is known to be down or the writer is closed. An append still
-    // unanswered `timeout` after it was queued fails `unavailable`.
+    // Any thread. An event Redis took is answered on the follower's thread once it has
+    // delivered it to the listener (on the writer's when the follower is past it or not
+    // following: Handoff); a refusal on the writer's thread, or on the caller's at once when
+    // Redis is known to be down or the writer is closed. An append still unanswered by Redis
+    // `timeout` after it was queued fails `unavailable`.
     void append(log::NewEvent&& event, log::AppendDone done);
     // Drops, in Redis, the events published before `cutoff_ms` (with the next batch).
     void expire(std::int64_t cutoff_ms);

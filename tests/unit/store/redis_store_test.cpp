@@ -200,6 +200,37 @@ TEST(RedisStore, APublishOnOneNodeReachesBothListenersInOrderOnce) {
     EXPECT_TRUE(b.recorder.lost_positions().empty());
 }
 
+// A publisher is answered once its own node's listener has the event (the hub has queued it
+// for the node's subscribers), as with the memory and SQLite stores: so the hub's hold on
+// publishes whose subscribers are behind sees the node's real backlog, and a client that
+// publishes, then resumes on the same node, finds its event.
+TEST(RedisStore, APublishIsAnsweredOnceItsNodesListenerHasTheEvent) {
+    RedisServer redis;
+    Node a(options(redis.url()));
+    Node b(options(redis.url()));
+    constexpr int kEvents = 400;
+    std::atomic<int> answered{0};
+    std::atomic<int> early{0}; // answered before the listener had it
+    for (int i = 0; i < kEvents; ++i) {
+        Node& node = i % 2 == 0 ? a : b;
+        node.store.append(make({"t"}, std::to_string(i)), [&](AppendResult r) {
+            if (r.event == nullptr) {
+                ADD_FAILURE() << r.reason;
+            } else {
+                const auto had = node.recorder.events();
+                if (std::none_of(had.begin(), had.end(), [&](const EventPtr& e) {
+                        return e->position == r.event->position;
+                    })) {
+                    ++early;
+                }
+            }
+            ++answered;
+        });
+    }
+    ASSERT_TRUE(eventually([&] { return answered.load() == kEvents; }));
+    EXPECT_EQ(early.load(), 0) << "publishes answered before their node's listener had them";
+}
+
 TEST(RedisStore, EveryFieldCrossesNodes) {
     RedisServer redis;
     Node a(options(redis.url()));
