@@ -189,6 +189,7 @@ async function scenario(port, label) {
     // that publishes take, each publisher could finish at most the one it had in flight
     // and perhaps one more before the head arrives: at most two per publisher.
     const during = log.slice(sentAt + 1, headAt).filter((e) => e.status === 200 && e.sentAt > sentAt);
+    if (during.length <= 2 * pubs.length) sub.sock.destroy(); // a try may follow
     assert.ok(during.length > 2 * pubs.length,
         `${label}: only ${during.length} publishes were sent and answered while the node read ` +
         `the 100,000-event history (${headAt - sentAt - 1} log entries in the window)`);
@@ -219,6 +220,24 @@ async function scenario(port, label) {
         `the node read the history), ${median(quietUs).toFixed(0)} µs without one`);
 }
 
+// The window between the subscription and its head is the node's read of the history; a
+// store may also stall its writer for a moment of its own in that window (SQLite copying a
+// large write-ahead log back into the database right after the fill), and a loaded machine
+// can make the window short. So the window's check, and only it, gets three tries, each on a
+// fresh history: a hub that reads the history under its lock fails all three (it let 6
+// publishes through in a whole window), a store stall does not repeat.
+async function scenarioWithRetries(port, label) {
+    for (let attempt = 1; ; attempt++) {
+        try {
+            await scenario(port, label);
+            return;
+        } catch (e) {
+            if (attempt >= 3 || !String(e.message).includes('publishes were sent and answered while')) throw e;
+            console.log(`# ${label}: try ${attempt} of 3 failed (${e.message}); again on a fresh history`);
+        }
+    }
+}
+
 describe('a 100,000-event resume holds up no publisher', () => {
     let dir;
     before(() => { dir = makeTempDir('herald-replay-lock-'); });
@@ -231,7 +250,7 @@ describe('a 100,000-event resume holds up no publisher', () => {
             env: storeEnv({ HERALD_HISTORY_MAX_EVENTS: String(EVENTS * 2), HERALD_HISTORY_MAX_BYTES: String(1 << 30), HERALD_STORE_SYNC: 'normal' }),
         });
         try {
-            await scenario(h.port, 'sqlite');
+            await scenarioWithRetries(h.port, 'sqlite');
         } finally {
             await stopClean(h, 'herald on sqlite');
         }
@@ -245,7 +264,7 @@ describe('a 100,000-event resume holds up no publisher', () => {
                 env: { HERALD_HISTORY_MAX_EVENTS: String(EVENTS * 2), HERALD_HISTORY_MAX_BYTES: String(1 << 30) },
             });
             try {
-                await scenario(h.port, 'redis');
+                await scenarioWithRetries(h.port, 'redis');
             } finally {
                 await stopClean(h, 'herald on redis');
             }
