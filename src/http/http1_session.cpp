@@ -369,6 +369,7 @@ void Http1Session::on_request() {
         return;
     }
     Reader& r = *read_;
+    client_.reset(); // named anew by each request that comes through a trusted proxy
     if (r.refused) {
         refuse(*r.refused, r.detail);
         return;
@@ -435,7 +436,6 @@ void Http1Session::on_request() {
     request.body = std::move(msg.body());
     keep_alive_ = request.keep_alive;
     head_only_ = request.method == "HEAD";
-    client_.reset();
     if (peer_trusted_) {
         std::vector<std::string_view> forwarded;
         std::vector<std::string_view> x_forwarded_for;
