@@ -219,7 +219,7 @@ static std::size_t raise_descriptor_limit() {
 // descriptors, the store's files or Redis connections, log files, and room to accept and
 // answer the connections refused at the limit.
 static std::size_t default_max_connections(std::size_t file_limit, unsigned threads) {
-    const std::size_t reserve = 128 + 4 * static_cast<std::size_t>(threads);
+    const std::size_t reserve = 64 + 4 * static_cast<std::size_t>(threads);
     if (file_limit == 0) {
         return 0; // no file limit: none here either
     }
