@@ -17,6 +17,9 @@
 #                it is there, else build/dev/herald, else `herald` on PATH)
 #   NGINX        the nginx binary (default: `nginx` on PATH, else /usr/sbin/nginx)
 #   NGINX_CONF   the configuration template (default: nginx.conf next to this script)
+#   HERALD_SERVER_TRUSTED_PROXIES
+#                the peers whose X-Forwarded-For herald believes (default 127.0.0.1:
+#                nginx, which connects to herald from there; set it empty to trust none)
 #
 # Once both answer it prints "run.sh: ready at http://127.0.0.1:PORT/". Exit status: 0
 # after a stop by Ctrl-C or SIGTERM; 1 when something is missing, does not come up, or
@@ -231,7 +234,10 @@ if ! out=$("$NGINX_BIN" -t -q "${NGINX_ARGS[@]}" 2>&1); then
     die "nginx refused the configuration $NGINX_CONF (filled in: $WORKDIR/nginx.conf)"
 fi
 
-"$HERALD" serve --host 127.0.0.1 --port "$HERALD_PORT" "$@" </dev/null &
+# herald listens on loopback only, and nginx reaches it from 127.0.0.1: trusting that
+# address lets herald take each client's address from the X-Forwarded-For nginx sets.
+HERALD_SERVER_TRUSTED_PROXIES=${HERALD_SERVER_TRUSTED_PROXIES-127.0.0.1} \
+    "$HERALD" serve --host 127.0.0.1 --port "$HERALD_PORT" "$@" </dev/null &
 HERALD_PID=$!
 wait_ready herald "$HERALD_PID" "$HERALD_PORT"
 say "herald (pid $HERALD_PID, $HERALD) on http://127.0.0.1:$HERALD_PORT"

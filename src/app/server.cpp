@@ -27,6 +27,7 @@
 #include "http/context.hpp"
 #include "http/handlers.hpp"
 #include "hub/hub.hpp"
+#include "net/connection_limits.hpp"
 #include "net/worker.hpp"
 #include "ops/metrics.hpp"
 #include "ops/stats_feed.hpp"
@@ -164,22 +165,73 @@ void reload_tokens(const ServeOptions& options,
     }
 }
 
+// The connection limits in force, said once at start.
+void describe_limits(const config::Config& config, std::size_t max_connections,
+                     std::size_t file_limit) {
+    const auto& server = config.server;
+    std::string total;
+    if (max_connections == 0) {
+        total = "no limit (no open-file limit)";
+    } else if (server.max_connections != 0) {
+        total = std::to_string(max_connections) + " (server.max_connections)";
+    } else {
+        total = std::to_string(max_connections) + " (the open-file limit, " +
+                std::to_string(file_limit) + ", less a reserve)";
+    }
+    if (server.max_connections != 0 && file_limit != 0 && server.max_connections >= file_limit) {
+        spdlog::warn("server.max_connections ({}) is not below the open-file limit ({}): "
+                     "accepting will fail before the limit is reached",
+                     server.max_connections, file_limit);
+    }
+    std::string proxies;
+    for (const auto& n : server.trusted_proxies) {
+        proxies += proxies.empty() ? "" : ", ";
+        proxies += n.to_string();
+    }
+    spdlog::info("connections: at most {}; per client address: {}; trusted proxies: {}", total,
+                 server.max_connections_per_ip == 0 ? std::string("no limit")
+                                                    : std::to_string(server.max_connections_per_ip),
+                 proxies.empty() ? std::string("none") : proxies);
+}
+
 } // namespace
 
 // Every subscriber is a descriptor: take the whole hard limit, not the usual 1024.
-static void raise_descriptor_limit() {
+// Returns the soft limit in force after, or 0 when it cannot be read (or is unlimited).
+static std::size_t raise_descriptor_limit() {
     rlimit limit{};
-    if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+        return 0;
+    }
+    if (limit.rlim_cur < limit.rlim_max) {
+        const rlim_t soft = limit.rlim_cur;
         limit.rlim_cur = limit.rlim_max;
         if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) {
             spdlog::warn("could not raise the open-file limit to {}", limit.rlim_max);
+            limit.rlim_cur = soft;
         }
     }
+    return limit.rlim_cur == RLIM_INFINITY ? 0 : static_cast<std::size_t>(limit.rlim_cur);
+}
+
+// server.max_connections when it is 0: the open-file limit less what the process needs
+// besides its clients: standard streams, each worker's listener, epoll and wake-up
+// descriptors, the store's files or Redis connections, log files, and room to accept and
+// answer the connections refused at the limit.
+static std::size_t default_max_connections(std::size_t file_limit, unsigned threads) {
+    const std::size_t reserve = 64 + 4 * static_cast<std::size_t>(threads);
+    if (file_limit == 0) {
+        return 0; // no file limit: none here either
+    }
+    if (file_limit < 2 * reserve) {
+        return std::max<std::size_t>(1, file_limit / 2);
+    }
+    return file_limit - reserve;
 }
 
 int run_serve(const config::Config& config, const ServeOptions& options) {
     std::signal(SIGPIPE, SIG_IGN);
-    raise_descriptor_limit();
+    const std::size_t file_limit = raise_descriptor_limit();
     unsigned threads = config.server.threads;
     if (threads == 0) {
         threads = std::max(1U, std::thread::hardware_concurrency());
@@ -187,6 +239,10 @@ int run_serve(const config::Config& config, const ServeOptions& options) {
     if (threads > hub::kMaxWorkers) {
         throw std::runtime_error("server.threads: at most " + std::to_string(hub::kMaxWorkers));
     }
+    const std::size_t max_connections = config.server.max_connections != 0
+                                            ? config.server.max_connections
+                                            : default_max_connections(file_limit, threads);
+    net::ConnectionLimits limits(max_connections, config.server.max_connections_per_ip);
 
     // The main thread handles signals and the $sys/connections announcements. The handlers
     // are installed before anything is announced, so a SIGTERM sent the moment the hub says
@@ -209,6 +265,7 @@ int run_serve(const config::Config& config, const ServeOptions& options) {
     hub_ptr = &hub;
 
     http::Services services{config, hub, {}, {}, {}, {}};
+    services.limits = &limits;
     std::vector<std::unique_ptr<http::WorkerContext>> contexts;
     for (unsigned i = 0; i < threads; ++i) {
         contexts.push_back(
@@ -288,6 +345,7 @@ int run_serve(const config::Config& config, const ServeOptions& options) {
                           });
     }
     describe_auth(*authenticator);
+    describe_limits(config, max_connections, file_limit);
     if (!config.auth.jwt_secret.empty() && config.auth.jwt_secret.size() < 32) {
         spdlog::warn("auth.jwt_secret is shorter than 32 bytes: an HS256 key that short can be "
                      "guessed offline from any token it signed");

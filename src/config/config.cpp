@@ -331,6 +331,23 @@ const std::array kSettings = {
             [](Config& c, const Input& in) {
                 c.server.max_topics_per_subscription = static_cast<unsigned>(in.integer(1, 10000));
             }},
+    Setting{"server.max_connections",
+            [](Config& c, const Input& in) { c.server.max_connections = in.integer(0, kNoMax); }},
+    Setting{"server.max_connections_per_ip",
+            [](Config& c, const Input& in) {
+                c.server.max_connections_per_ip = in.integer(0, kNoMax);
+            }},
+    Setting{"server.trusted_proxies",
+            [](Config& c, const Input& in) {
+                c.server.trusted_proxies.clear();
+                for (const std::string& item : in.strings()) {
+                    auto parsed = base::IpNetwork::parse(item);
+                    if (!parsed.network) {
+                        in.fail(parsed.error);
+                    }
+                    c.server.trusted_proxies.push_back(*parsed.network);
+                }
+            }},
     Setting{"store.url",
             [](Config& c, const Input& in) {
                 c.store.url = in.string();

@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/ip_address.hpp"
+
 namespace herald::config {
 
 struct ServerConfig {
@@ -34,6 +36,14 @@ struct ServerConfig {
     unsigned request_timeout_seconds = 10; // headers (and body) must arrive within this
     unsigned max_topics_per_event = 64;
     unsigned max_topics_per_subscription = 1000; // selectors in one GET /events
+    // Connections open at once, all clients together; beyond it a new one gets 503. 0: what
+    // the open-file limit allows, less a reserve (worked out at start).
+    std::size_t max_connections = 0;
+    // Connections (behind a trusted proxy: requests and streams in progress) of one client
+    // address; beyond it 429. 0: no limit.
+    std::size_t max_connections_per_ip = 0;
+    // Peers whose Forwarded / X-Forwarded-For headers name the client (none: nobody's).
+    std::vector<base::IpNetwork> trusted_proxies;
 };
 
 enum class SyncMode { full, normal };

@@ -15,6 +15,7 @@
 #include "config/config.hpp"
 #include "http/request.hpp"
 #include "hub/hub.hpp"
+#include "net/connection_limits.hpp"
 #include "net/stats.hpp"
 #include "net/worker.hpp"
 
@@ -123,6 +124,9 @@ struct Services {
     std::string node;
     // The cluster's other nodes, on a redis:// store; null otherwise.
     const cluster::Directory* cluster = nullptr;
+    // server.max_connections and max_connections_per_ip, shared by every worker; null: no
+    // limits (unit tests).
+    net::ConnectionLimits* limits = nullptr;
 };
 
 // Accepts a connection on its worker: the entry point from net to http.

@@ -29,6 +29,8 @@ constexpr std::array<int, static_cast<std::size_t>(R::count_)> kStatus = {
     414, // uri_too_long
     417, // expectation_failed
     501, // not_implemented
+    503, // max_connections
+    429, // max_connections_per_ip
 };
 
 constexpr std::array<ErrorInfo, static_cast<std::size_t>(HttpError::count_)> kTable = {{

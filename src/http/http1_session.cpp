@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "http/form.hpp"
+#include "http/forwarded.hpp"
 
 namespace herald::http {
 
@@ -25,6 +26,9 @@ constexpr auto kIdleTimeout = std::chrono::seconds(60);
 // At shutdown, an idle keep-alive connection may still bring one request this long; it
 // is answered with Connection: close.
 constexpr auto kDrainGrace = std::chrono::milliseconds(1000);
+// A connection refused at accept waits this long at most for its client to read the
+// refusal and close, so that a flood past the limit cannot hold descriptors for long.
+constexpr auto kRefusedLinger = std::chrono::seconds(2);
 
 std::string lower_trimmed(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
@@ -93,8 +97,69 @@ Http1Session::~Http1Session() {
 void Http1Session::start() {
     sock_.start();
     draining_ = ctx_.services.draining.load(std::memory_order_relaxed);
+    const auto& server = ctx_.services.config.server;
+    peer_ = sock_.remote_ip();
+    peer_trusted_ = peer_ && base::any_contains(server.trusted_proxies, *peer_);
+    if (net::ConnectionLimits* limits = ctx_.services.limits; limits != nullptr) {
+        // A trusted proxy's own address is not limited per IP: its clients are, once each
+        // request says who they are (admit_client).
+        const auto verdict = limits->admit_connection(peer_.value_or(base::IpAddress{}),
+                                                      peer_.has_value() && !peer_trusted_, slot_);
+        if (verdict == net::ConnectionLimits::Verdict::over_total) {
+            refuse_connection(net::Reject::max_connections,
+                              "the hub has " + std::to_string(limits->max_total()) +
+                                  " connections open, its most (server.max_connections); try "
+                                  "again later");
+            return;
+        }
+        if (verdict == net::ConnectionLimits::Verdict::over_per_ip) {
+            refuse_connection(net::Reject::max_connections_per_ip,
+                              "too many connections from " + peer_->to_string() + ": at most " +
+                                  std::to_string(limits->max_per_ip()) +
+                                  " (server.max_connections_per_ip)");
+            return;
+        }
+    }
     deadline_ = request_deadline();
     read_request(false);
+}
+
+void Http1Session::refuse_connection(net::Reject reason, const std::string& message) {
+    spdlog::debug("connection {:x} from {} refused: {}", id_, sock_.remote(), message);
+    refused_at_accept_ = true;
+    keep_alive_ = false;
+    head_only_ = false;
+    state_ = State::waiting;
+    respond(refusal(ctx_.stats, reason, message));
+}
+
+bool Http1Session::admit_client(const Request& request) {
+    if (!client_ || base::any_contains(ctx_.services.config.server.trusted_proxies, *client_)) {
+        // No client named, or only proxies: the proxy's own request (a health check, say),
+        // not limited per IP.
+        client_slot_.release();
+        return true;
+    }
+    net::ConnectionLimits* limits = ctx_.services.limits;
+    if (limits == nullptr || limits->max_per_ip() == 0) {
+        return true;
+    }
+    if (limits->admit_request(*client_, client_slot_) == net::ConnectionLimits::Verdict::admitted) {
+        return true;
+    }
+    state_ = State::waiting;
+    answer(*this, request,
+           refusal(ctx_.stats, net::Reject::max_connections_per_ip,
+                   "too many connections from " + client_->to_string() + ": at most " +
+                       std::to_string(limits->max_per_ip()) + " (server.max_connections_per_ip)"));
+    return false;
+}
+
+std::string Http1Session::remote() const {
+    if (client_) {
+        return client_->to_string() + " via " + sock_.remote();
+    }
+    return sock_.remote();
 }
 
 base::MonoClock::time_point Http1Session::request_deadline() const {
@@ -110,6 +175,8 @@ void Http1Session::close() {
         stream_->unsubscribe(); // the stream object lives on with the session
     }
     sock_.close();
+    client_slot_.release();
+    slot_.release();
     ctx_.connections.unlink(*this);
     net::WorkerStats::sub(ctx_.stats.connections_open, 1);
     out_.clear();
@@ -302,6 +369,7 @@ void Http1Session::on_request() {
         return;
     }
     Reader& r = *read_;
+    client_.reset(); // named anew by each request that comes through a trusted proxy
     if (r.refused) {
         refuse(*r.refused, r.detail);
         return;
@@ -368,6 +436,24 @@ void Http1Session::on_request() {
     request.body = std::move(msg.body());
     keep_alive_ = request.keep_alive;
     head_only_ = request.method == "HEAD";
+    if (peer_trusted_) {
+        std::vector<std::string_view> forwarded;
+        std::vector<std::string_view> x_forwarded_for;
+        for (auto [it, end] = msg.equal_range(beast::http::field::forwarded); it != end; ++it) {
+            forwarded.push_back(it->value());
+        }
+        for (auto [it, end] = msg.equal_range("X-Forwarded-For"); it != end; ++it) {
+            x_forwarded_for.push_back(it->value());
+        }
+        const base::IpAddress client = client_address(
+            *peer_, ctx_.services.config.server.trusted_proxies, forwarded, x_forwarded_for);
+        if (client != *peer_) {
+            client_ = client;
+        }
+        if (!admit_client(request)) {
+            return;
+        }
+    }
     state_ = State::waiting;
     // A publish held for its topic's subscribers answers 503 at the request timeout: the
     // sweep must not close the connection under it first.
@@ -426,6 +512,7 @@ void Http1Session::write_out() {
 }
 
 void Http1Session::after_response() {
+    client_slot_.release(); // the request is answered
     if (!keep_alive_) {
         linger();
     } else if (read_ && !read_->pending.empty()) {
@@ -443,7 +530,10 @@ void Http1Session::after_response() {
 void Http1Session::linger() {
     state_ = State::lingering;
     read_.reset();
-    deadline_ = request_deadline();
+    deadline_ =
+        refused_at_accept_
+            ? ctx_.now() + std::chrono::duration_cast<base::MonoClock::duration>(kRefusedLinger)
+            : request_deadline();
     if (!sock_.shutdown_send()) {
         close();
         return;
@@ -497,7 +587,9 @@ void Http1Session::open_stream(const Request& request, Subscription&& subscripti
         // max_queued_bytes see it, and the latency under load stays bounded.
         sock_.set_send_buffer(sndbuf);
     }
-    stream_ = std::make_unique<SseStream>(ctx_, *this, std::move(who), sock_.remote(), id_);
+    // /status shows the client a trusted proxy named, else the peer.
+    stream_ = std::make_unique<SseStream>(ctx_, *this, std::move(who),
+                                          client_ ? client_->to_string() : sock_.remote(), id_);
     auto resume = stream_->subscribe(std::move(subscription.interest), subscription.last_event_id);
     std::string head = "HTTP/1.1 200 OK\r\n"
                        "Server: herald\r\n"

@@ -6,11 +6,14 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "base/ip_address.hpp"
 #include "http/errors.hpp"
 #include "http/router.hpp"
 #include "http/sse_stream.hpp"
+#include "net/connection_limits.hpp"
 #include "net/stream_socket.hpp"
 #include "net/write_queue.hpp"
 
@@ -43,8 +46,7 @@ public:
                      auth::PrincipalPtr who) override;
     [[nodiscard]] bool waiting() const noexcept override { return state_ == State::waiting; }
     [[nodiscard]] std::shared_ptr<Exchange> hold() override { return shared_from_this(); }
-    [[nodiscard]] std::string remote_address() const override { return sock_.remote_address(); }
-    [[nodiscard]] std::uint16_t remote_port() const override { return sock_.remote_port(); }
+    [[nodiscard]] std::string remote() const override;
 
     // StreamCarrier
     void stream_ready(SseStream& stream) override;
@@ -75,6 +77,12 @@ private:
     [[nodiscard]] bool check_header();
     void on_request();
     void refuse(HttpError error, std::string_view detail = {});
+    // Over a connection limit at accept: the refusal is written at once, without reading a
+    // request, and the connection ends (with a FIN, after what the client sends is drained).
+    void refuse_connection(net::Reject reason, const std::string& message);
+    // Behind a trusted proxy: who the request is from, and its per-IP slot. False when the
+    // request was refused (429) instead.
+    [[nodiscard]] bool admit_client(const Request& request);
     void write_out();
     void after_response();
     void linger();
@@ -95,8 +103,19 @@ private:
     bool head_only_ = false; // the request being answered is a HEAD
     bool write_blocked_ = false;
     bool draining_ = false;
+    bool refused_at_accept_ = false;
     base::MonoClock::time_point deadline_{};
     std::uint64_t id_ = 0;
+    // The socket's peer, and whether it is a trusted proxy (server.trusted_proxies).
+    std::optional<base::IpAddress> peer_;
+    bool peer_trusted_ = false;
+    // The client a trusted proxy named for the request in progress (or the stream).
+    std::optional<base::IpAddress> client_;
+    // This connection's place under server.max_connections (and, from an untrusted peer,
+    // max_connections_per_ip); and, behind a trusted proxy, the place of the client of the
+    // request in progress or of the stream. Given back by close().
+    net::ConnectionLimits::Slot slot_;
+    net::ConnectionLimits::Slot client_slot_;
 };
 
 } // namespace herald::http

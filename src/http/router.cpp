@@ -16,8 +16,8 @@ namespace {
 
 void log_access(const Exchange& exchange, const Request& request, int status, std::size_t bytes) {
     // Never the headers (Authorization, Cookie) and never a token in the query string.
-    spdlog::info("access {}:{} \"{} {}\" {} {}", exchange.remote_address(), exchange.remote_port(),
-                 request.method, mask_target(request.target), status, bytes);
+    spdlog::info("access {} \"{} {}\" {} {}", exchange.remote(), request.method,
+                 mask_target(request.target), status, bytes);
 }
 
 Response not_allowed(Exchange& exchange, const Request& request, std::string_view allowed) {

@@ -34,9 +34,10 @@ public:
     // Keeps the exchange alive across asynchronous work (a publish settling on the store's
     // thread); check waiting() when that work comes back.
     [[nodiscard]] virtual std::shared_ptr<Exchange> hold() = 0;
-    // The client's address and port, for the access log.
-    [[nodiscard]] virtual std::string remote_address() const = 0;
-    [[nodiscard]] virtual std::uint16_t remote_port() const = 0;
+    // Who the request is from, for the access log: "ADDRESS:PORT" of the peer, or
+    // "CLIENT via ADDRESS:PORT" when a trusted proxy named the client
+    // (server.trusted_proxies).
+    [[nodiscard]] virtual std::string remote() const = 0;
 
 protected:
     ~Exchange() = default;

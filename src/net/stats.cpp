@@ -22,6 +22,8 @@ std::string_view reject_name(Reject reason) noexcept {
     case Reject::uri_too_long: return "uri_too_long";
     case Reject::expectation_failed: return "expectation_failed";
     case Reject::not_implemented: return "not_implemented";
+    case Reject::max_connections: return "max_connections";
+    case Reject::max_connections_per_ip: return "max_connections_per_ip";
     case Reject::count_: break;
     }
     return "unknown";

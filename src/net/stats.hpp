@@ -27,6 +27,8 @@ enum class Reject : std::uint8_t {
     uri_too_long,
     expectation_failed,
     not_implemented,
+    max_connections,        // server.max_connections reached: 503 at accept
+    max_connections_per_ip, // server.max_connections_per_ip reached: 429
     count_
 };
 

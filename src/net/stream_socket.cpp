@@ -94,6 +94,19 @@ std::string StreamSocket::remote() const {
     return ep.address().to_string() + ":" + std::to_string(ep.port());
 }
 
+std::optional<base::IpAddress> StreamSocket::remote_ip() const {
+    error_code ec;
+    const auto ep = socket_.remote_endpoint(ec);
+    if (ec) {
+        return std::nullopt;
+    }
+    const auto address = ep.address();
+    if (address.is_v4()) {
+        return base::IpAddress::v4(address.to_v4().to_uint());
+    }
+    return base::IpAddress(address.to_v6().to_bytes());
+}
+
 std::string StreamSocket::remote_address() const {
     error_code ec;
     const auto ep = socket_.remote_endpoint(ec);

@@ -5,10 +5,12 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
 
+#include "base/ip_address.hpp"
 #include "net/stats.hpp"
 #include "net/worker.hpp"
 #include "net/write_queue.hpp"
@@ -63,6 +65,8 @@ public:
     void abort();
     // "address:port" of the peer, or "unknown".
     [[nodiscard]] std::string remote() const;
+    // The peer's address (an IPv4 one as its mapped form); nullopt once the socket is gone.
+    [[nodiscard]] std::optional<base::IpAddress> remote_ip() const;
     [[nodiscard]] std::string remote_address() const;
     [[nodiscard]] std::uint16_t remote_port() const;
 

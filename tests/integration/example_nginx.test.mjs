@@ -12,10 +12,11 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { Conn } from './lib/conn.mjs';
 import { EventSource, openEventSource } from './lib/eventsource.mjs';
 import { HERALD_BIN, SseParser, publish, request, sleep } from './lib/harness.mjs';
 import {
-    assertJsonError, closedPort, getMetrics, parseHttpResponse, publishOk, subscribe, uniqueTopic,
+    assertJsonError, closedPort, getMetrics, parseHttpResponse, parseMetrics, publishOk, subscribe, uniqueTopic,
     waitData, waitEvents, waitUntil, withTimeout,
 } from './lib/util.mjs';
 
@@ -520,6 +521,121 @@ describe('what proxy buffering does to a stream', () => {
             }
             await stopExample(ex);
         } finally {
+            await forceStop(ex);
+        }
+    });
+});
+
+// Behind nginx every connection to herald comes from 127.0.0.1. run.sh makes herald trust
+// that address (server.trusted_proxies), so herald reads each client from the
+// X-Forwarded-For nginx sets: clients connect to nginx from 127.0.0.2, 127.0.0.3... (all
+// loopback) and herald must see those, in /status and in its per-IP limit.
+describe('client addresses behind nginx (server.trusted_proxies)', () => {
+    const path = () => `/events?topic=${uniqueTopic('behind')}`;
+
+    // A stream through nginx from `localAddress`; resolves to { c, status, body }.
+    async function streamVia(ex, localAddress, p, headers = {}) {
+        const c = await Conn.open(ex.port, { localAddress });
+        const r = await c.stream(p, { headers });
+        return { c, status: r.status, body: r.body };
+    }
+
+    // The `remote` of every stream, from herald's own /status (asked from an address of its
+    // own, which no per-IP limit has used up).
+    async function remotes(ex) {
+        const c = await Conn.open(ex.heraldPort, { localAddress: '127.0.0.9' });
+        try {
+            const r = await c.request('/status');
+            assert.equal(r.status, 200, r.body);
+            return Object.values(JSON.parse(r.body)).map((s) => s.remote).sort();
+        } finally {
+            c.close();
+        }
+    }
+
+    const rejectedPerIp = async (ex) => {
+        const c = await Conn.open(ex.heraldPort, { localAddress: '127.0.0.9' });
+        try {
+            const r = await c.request('/metrics');
+            return parseMetrics(r.body).filter((m) => m.name === 'herald_requests_rejected_total' &&
+                m.labels === '{reason="max_connections_per_ip"}').reduce((a, m) => a + m.value, 0);
+        } finally {
+            c.close();
+        }
+    };
+
+    test("/status shows each client's address, the per-IP limit applies per client, a forged header counts for nothing", T, async () => {
+        const ex = await startExample({ env: { HERALD_SERVER_MAX_CONNECTIONS_PER_IP: '2' } });
+        const conns = [];
+        try {
+            assert.match(ex.output(), /trusted proxies: 127\.0\.0\.1\/32/);
+            const p = path();
+            for (const from of ['127.0.0.2', '127.0.0.2', '127.0.0.3']) {
+                const s = await streamVia(ex, from, p);
+                conns.push(s.c);
+                assert.equal(s.status, 200, `a stream from ${from}: ${s.status} ${s.body}`);
+            }
+            // A client that claims another address: nginx appends the one it saw.
+            const forged = await streamVia(ex, '127.0.0.3', p, { 'X-Forwarded-For': '203.0.113.66' });
+            conns.push(forged.c);
+            assert.equal(forged.status, 200);
+            assert.deepEqual(await remotes(ex), ['127.0.0.2', '127.0.0.2', '127.0.0.3', '127.0.0.3']);
+
+            const before = await rejectedPerIp(ex);
+            // A third stream from 127.0.0.2 is over its limit; nginx passes the 429 on.
+            const third = await streamVia(ex, '127.0.0.2', p);
+            conns.push(third.c);
+            assert.equal(third.status, 429, third.body);
+            assert.match(JSON.parse(third.body).error, /too many connections from 127\.0\.0\.2: at most 2 \(server\.max_connections_per_ip\)/);
+            // So is a third from 127.0.0.3 that pretends to be someone else.
+            const pretends = await streamVia(ex, '127.0.0.3', p, { 'X-Forwarded-For': '203.0.113.67' });
+            conns.push(pretends.c);
+            assert.equal(pretends.status, 429, pretends.body);
+            // Another client is served, though nginx holds more than 2 connections to herald.
+            const other = await streamVia(ex, '127.0.0.4', p);
+            conns.push(other.c);
+            assert.equal(other.status, 200, other.body);
+            await waitUntil(async () => (await rejectedPerIp(ex)) === before + 2,
+                { ms: 5000, what: 'the two refusals counted as max_connections_per_ip' });
+
+            // Sent straight to herald from an untrusted peer, the same header is ignored.
+            const direct = await Conn.open(ex.heraldPort, { localAddress: '127.0.0.5' });
+            conns.push(direct);
+            assert.equal((await direct.stream(p, { headers: { 'X-Forwarded-For': '127.0.0.4' } })).status, 200);
+            const seen = await remotes(ex);
+            assert.ok(seen.includes(`127.0.0.5:${direct.localPort}`), seen.join(', '));
+            assert.ok(!seen.some((r) => r.startsWith('127.0.0.1') || r.startsWith('203.0.113.')), seen.join(', '));
+            for (const c of conns) c.close();
+            await stopExample(ex);
+        } finally {
+            for (const c of conns) c.close();
+            await forceStop(ex);
+        }
+    });
+
+    test('the negative control: trusting nobody, every client has nginx\'s address and one limit', T, async () => {
+        const ex = await startExample({
+            env: { HERALD_SERVER_TRUSTED_PROXIES: '', HERALD_SERVER_MAX_CONNECTIONS_PER_IP: '2' },
+        });
+        const conns = [];
+        try {
+            assert.match(ex.output(), /trusted proxies: none/);
+            const p = path();
+            const streams = [];
+            for (const from of ['127.0.0.2', '127.0.0.3', '127.0.0.4']) {
+                const st = await streamVia(ex, from, p);
+                conns.push(st.c);
+                streams.push(st);
+            }
+            // Three clients, one address: nginx's connections share herald's per-IP limit
+            // of 2, so three streams from three clients cannot all be served.
+            const served = streams.filter((st) => st.status === 200).length;
+            assert.ok(served >= 1 && served <= 2, `streams served: ${streams.map((st) => st.status)}`);
+            const seen = await remotes(ex);
+            assert.equal(seen.length, served);
+            for (const r of seen) assert.match(r, /^127\.0\.0\.1:\d+$/, seen.join(', '));
+        } finally {
+            for (const c of conns) c.close();
             await forceStop(ex);
         }
     });

@@ -402,7 +402,7 @@ describe('subscription limits and URI templates', () => {
         }
     });
 
-    test('up to 1000 selectors by default (server.max_topics_per_subscription); 1001 is refused with 400', T, async () => {
+    test('up to 1000 selectors by default (server.max_topics_per_subscription); 1001 is refused with 400, counted', T, async () => {
         // One-character topics: 1001 of them still fit in the 8 KiB request head.
         const chars = 'abcdefghijklmnopqrstuvwxyz0123456789';
         const topics = (n) => Array.from({ length: n }, (_, i) => chars[i % chars.length]);
@@ -416,9 +416,13 @@ describe('subscription limits and URI templates', () => {
         } finally {
             s.close();
         }
+        const before = await invalidTopics(base);
         const err = await refused(base, topics(1001), '1001 selectors');
         assert.match(err, /at most 1000 topics/, err);
         assert.match(err, /server\.max_topics_per_subscription/, err);
+        await waitUntil(async () => (await invalidTopics(base)) === before + 1, {
+            ms: 5000, what: 'the refusal counted as invalid_topic',
+        });
     });
 
     test('at most 64 URI templates (or *) in one subscription, beside any number of exact topics', T, async () => {

@@ -588,5 +588,54 @@ TEST(Config, EnvironmentSnapshot) {
     ::unsetenv("HERALD_CONFIG_TEST_VAR");
 }
 
+TEST_F(ConfigTest, ConnectionLimitsAndTrustedProxies) {
+    const Config d = load("", {}, {});
+    EXPECT_EQ(d.server.max_connections, 0U); // worked out from the file limit at start
+    EXPECT_EQ(d.server.max_connections_per_ip, 0U);
+    EXPECT_TRUE(d.server.trusted_proxies.empty());
+
+    const Config c = load(write("[server]\nmax_connections = 5000\nmax_connections_per_ip = 20\n"
+                                "trusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\", \"::1\", "
+                                "\"fd00::/8\"]\n"),
+                          {}, {});
+    EXPECT_EQ(c.server.max_connections, 5000U);
+    EXPECT_EQ(c.server.max_connections_per_ip, 20U);
+    ASSERT_EQ(c.server.trusted_proxies.size(), 4U);
+    EXPECT_EQ(c.server.trusted_proxies[0].to_string(), "127.0.0.1/32");
+    EXPECT_EQ(c.server.trusted_proxies[1].to_string(), "10.0.0.0/8");
+    EXPECT_EQ(c.server.trusted_proxies[2].to_string(), "::1/128");
+    EXPECT_EQ(c.server.trusted_proxies[3].to_string(), "fd00::/8");
+
+    const Config e = load("",
+                          {{"HERALD_SERVER_TRUSTED_PROXIES", " 192.0.2.0/24 , 2001:db8::/32"},
+                           {"HERALD_SERVER_MAX_CONNECTIONS_PER_IP", "3"}},
+                          {});
+    ASSERT_EQ(e.server.trusted_proxies.size(), 2U);
+    EXPECT_EQ(e.server.trusted_proxies[1].to_string(), "2001:db8::/32");
+    EXPECT_EQ(e.server.max_connections_per_ip, 3U);
+}
+
+TEST_F(ConfigTest, BadTrustedProxiesAreRefused) {
+    auto e = file_error("[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"nginx\"]\n");
+    EXPECT_EQ(e.key(), "server.trusted_proxies");
+    EXPECT_EQ(e.reason(), "expected an IPv4 or IPv6 address or CIDR (10.0.0.0/8, 2001:db8::/32), "
+                          "got \"nginx\"");
+    e = file_error("[server]\ntrusted_proxies = [\"10.0.0.1/8\"]\n");
+    EXPECT_EQ(e.reason(), "\"10.0.0.1/8\" has bits set beyond its prefix; did you mean "
+                          "\"10.0.0.0/8\"?");
+    e = file_error("[server]\ntrusted_proxies = \"10.0.0.0/8\"\n");
+    EXPECT_EQ(e.reason(), "expected an array of strings, got \"10.0.0.0/8\"");
+    e = file_error("[server]\ntrusted_proxies = [\"::1/129\"]\n");
+    EXPECT_EQ(e.reason(), "expected a prefix length from 0 to 128 after the /, got \"::1/129\"");
+    const auto env = env_error({{"HERALD_SERVER_TRUSTED_PROXIES", "127.0.0.1,[::1]"}});
+    EXPECT_EQ(env.source(), "environment HERALD_SERVER_TRUSTED_PROXIES");
+    EXPECT_EQ(env.key(), "server.trusted_proxies");
+    e = file_error("[server]\nmax_connections = -1\n");
+    EXPECT_EQ(e.key(), "server.max_connections");
+    EXPECT_EQ(e.reason(), "expected a non-negative integer, got -1");
+    e = file_error("[server]\nmax_connections_per_ip = \"ten\"\n");
+    EXPECT_EQ(e.key(), "server.max_connections_per_ip");
+}
+
 } // namespace
 } // namespace herald::config
