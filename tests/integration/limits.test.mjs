@@ -117,8 +117,8 @@ describe('server.max_connections by default', () => {
         proc.stderr.on('data', (d) => { out += d; });
         try {
             await waitUntil(() => /listening on/.test(out), { ms: 10000, what: 'herald to listen', describe: () => out });
-            // 500 less 128, less 4 per worker.
-            assert.match(out, /connections: at most 364 \(the open-file limit, 500, less a reserve\); per client address: no limit; trusted proxies: none/, out);
+            // 500 less 64, less 4 per worker.
+            assert.match(out, /connections: at most 428 \(the open-file limit, 500, less a reserve\); per client address: no limit; trusted proxies: none/, out);
         } finally {
             proc.kill('SIGTERM');
             await new Promise((r) => proc.on('exit', r));
