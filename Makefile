@@ -1,5 +1,8 @@
-# The two commands: `make run` and `make test`. Both install what is missing first.
-# Other targets: build, bench (QUICK=1 for the short one), bench-1m, format, clean.
+# The two commands: `make run` and `make test`. Both install what is missing first, each
+# its own profile of scripts/install-deps.sh: `run` what building and running the binary
+# needs, `test` that and the test tools (GoogleTest, Node.js, Chromium, nginx, Redis...).
+# Other targets: build (the release binary, tests off), bench (QUICK=1 for the short one;
+# the bench profile), bench-1m, format, clean.
 
 JOBS ?= $(shell nproc)
 PORT ?= 8080
@@ -9,12 +12,16 @@ CTEST = ctest --output-on-failure -j $(JOBS)
 
 QUICK ?= 0
 
-.PHONY: deps build run test test-dev test-asan test-tsan bench bench-1m format clean
+.PHONY: deps deps-run build run test test-dev test-asan test-tsan bench bench-1m format clean
 
 deps:
-	@bash scripts/install-deps.sh
+	@bash scripts/install-deps.sh test
 
-build: deps
+deps-run:
+	@bash scripts/install-deps.sh run
+
+# The release preset builds with HERALD_TESTS=OFF: no test targets, no GoogleTest needed.
+build: deps-run
 	cmake --preset release >/dev/null
 	cmake --build --preset release -j $(JOBS) --target herald
 
@@ -43,7 +50,7 @@ test-tsan:
 # herald against nginx+Nchan and Pushpin (installed from Debian's packages), scenario by
 # scenario; writes docs/benchmarks.md, docs/benchmarks.svg and the table in README.md.
 bench: build
-	@bash scripts/install-deps.sh --bench
+	@bash scripts/install-deps.sh bench
 	QUICK=$(QUICK) bash bench/run.sh
 
 # One million subscribers, for a machine without a 20,000-file cap: see docs/one-million.md.
