@@ -1,5 +1,9 @@
-# The two commands: `make run` and `make test`. Both install what is missing first.
-# Other targets: build, bench (QUICK=1 for the short one), bench-1m, format, clean.
+# The two commands: `make run` and `make test`. Both install what is missing first, each
+# its own profile of scripts/install-deps.sh: `run` what building and running the binary
+# needs, `test` that and the test tools (GoogleTest, Node.js, Chromium, nginx, Redis...).
+# Other targets: build (the release binary, tests off), package (the Debian package,
+# build/release/herald_<version>_<arch>.deb; docs/deployment.md), bench (QUICK=1 for the
+# short one; the bench profile), bench-1m, format, clean.
 
 JOBS ?= $(shell nproc)
 PORT ?= 8080
@@ -9,21 +13,35 @@ CTEST = ctest --output-on-failure -j $(JOBS)
 
 QUICK ?= 0
 
-.PHONY: deps build run test test-dev test-asan test-tsan bench bench-1m format clean
+.PHONY: deps deps-run deps-package build run package test test-dev test-asan test-tsan bench \
+	bench-1m format clean
 
 deps:
-	@bash scripts/install-deps.sh
+	@bash scripts/install-deps.sh test
 
-build: deps
+deps-run:
+	@bash scripts/install-deps.sh run
+
+deps-package:
+	@bash scripts/install-deps.sh package
+
+# The release preset builds with HERALD_TESTS=OFF: no test targets, no GoogleTest needed.
+build: deps-run
 	cmake --preset release >/dev/null
 	cmake --build --preset release -j $(JOBS) --target herald
 
 run: build
 	./build/release/herald serve --port $(PORT) --store $(STORE)
 
+# The .deb of the release build, with herald(1), the service's config and unit.
+package: deps-package
+	cmake --preset release >/dev/null
+	cmake --build --preset release -j $(JOBS) --target package
+
 # Unit and integration tests on a debug build, then the same under ASan+UBSan, then the
-# threaded core's suites under TSan.
-test: deps test-dev test-asan test-tsan
+# threaded core's suites under TSan. The package is built first: integration/package
+# installs it (as root) and purges it; it runs in the debug tree's pass only.
+test: deps package test-dev test-asan test-tsan
 
 test-dev:
 	cmake --preset dev >/dev/null
@@ -33,7 +51,7 @@ test-dev:
 test-asan:
 	cmake --preset asan >/dev/null
 	cmake --build --preset asan -j $(JOBS)
-	cd build/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $(CTEST)
+	cd build/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $(CTEST) -LE package
 
 test-tsan:
 	cmake --preset tsan >/dev/null
@@ -43,7 +61,7 @@ test-tsan:
 # herald against nginx+Nchan and Pushpin (installed from Debian's packages), scenario by
 # scenario; writes docs/benchmarks.md, docs/benchmarks.svg and the table in README.md.
 bench: build
-	@bash scripts/install-deps.sh --bench
+	@bash scripts/install-deps.sh bench
 	QUICK=$(QUICK) bash bench/run.sh
 
 # One million subscribers, for a machine without a 20,000-file cap: see docs/one-million.md.
