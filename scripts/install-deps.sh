@@ -11,7 +11,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 
 packages=(
-    build-essential cmake ninja-build ccache pkg-config
+    build-essential cmake ninja-build ccache pkg-config clang libclang-rt-14-dev
     libboost1.81-dev libboost-json1.81-dev
     nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev
     libsqlite3-dev libssl-dev libjwt-dev libhiredis-dev redis-server
