@@ -60,6 +60,11 @@ std::optional<std::string> parse_json(std::string_view body, PublishFields& f) {
         return "the JSON body nests arrays and objects more than " +
                std::to_string(base::kMaxJsonDepth) + " levels deep (the body's own object is one)";
     }
+    // nlohmann's parser takes a NUL for the end of the text and would read `{...}\0junk` as
+    // the object before it; valid JSON never holds a raw NUL.
+    if (body.find('\0') != std::string_view::npos) {
+        return "the body is not valid JSON";
+    }
     nlohmann::json doc = nlohmann::json::parse(body, nullptr, false);
     if (doc.is_discarded()) {
         return "the body is not valid JSON";
