@@ -494,6 +494,8 @@ void apply_token(Config& cfg, const std::string& source, const std::string& key,
     cfg.auth.tokens.push_back(std::move(token));
 }
 
+void apply_toml(Config& cfg, std::string_view text, const std::string& path);
+
 void apply_file(Config& cfg, const std::string& path) {
     std::ifstream file(path, std::ios::binary);
     if (!file) {
@@ -504,10 +506,13 @@ void apply_file(Config& cfg, const std::string& path) {
     if (file.bad()) {
         throw ConfigError(path, "", std::string("cannot read: ") + std::strerror(errno));
     }
+    apply_toml(cfg, text.str(), path);
+}
 
+void apply_toml(Config& cfg, std::string_view text, const std::string& path) {
     toml::table root;
     try {
-        root = toml::parse(text.str(), path);
+        root = toml::parse(text, path);
     } catch (const toml::parse_error& e) {
         const auto& where = e.source().begin;
         throw ConfigError(path, "",
@@ -627,18 +632,36 @@ ConfigError::ConfigError(std::string source, std::string key, std::string reason
     : std::runtime_error(compose(source, key, reason)), source_(std::move(source)),
       key_(std::move(key)), reason_(std::move(reason)) {}
 
-Config load(const std::string& path, const std::map<std::string, std::string>& env,
-            const std::vector<std::pair<std::string, std::string>>& overrides) {
-    Config cfg;
-    if (!path.empty()) {
-        apply_file(cfg, path);
-    }
+namespace {
+
+// The environment, then the flags, over what the file gave.
+Config finish(Config cfg, const std::map<std::string, std::string>& env,
+              const std::vector<std::pair<std::string, std::string>>& overrides) {
     apply_env(cfg, env);
     const std::string source(kCommandLine);
     for (const auto& [key, value] : overrides) {
         apply_text(cfg, source, key, value);
     }
     return cfg;
+}
+
+} // namespace
+
+Config load(const std::string& path, const std::map<std::string, std::string>& env,
+            const std::vector<std::pair<std::string, std::string>>& overrides) {
+    Config cfg;
+    if (!path.empty()) {
+        apply_file(cfg, path);
+    }
+    return finish(std::move(cfg), env, overrides);
+}
+
+Config load_text(std::string_view text, const std::string& source,
+                 const std::map<std::string, std::string>& env,
+                 const std::vector<std::pair<std::string, std::string>>& overrides) {
+    Config cfg;
+    apply_toml(cfg, text, source);
+    return finish(std::move(cfg), env, overrides);
 }
 
 std::map<std::string, std::string> environment() {
