@@ -32,13 +32,6 @@ constexpr std::uint64_t kNoMax =
 constexpr std::string_view kEnvPrefix = "HERALD_";
 constexpr std::string_view kCommandLine = "command line";
 
-std::string compose(const std::string& source, const std::string& key, const std::string& reason) {
-    if (key.empty()) {
-        return source + ": " + reason;
-    }
-    return source + ": " + key + ": " + reason;
-}
-
 // A string as it would be written in TOML, for messages: quoted, with escapes.
 std::string quote(std::string_view s) {
     std::string out = "\"";
@@ -63,6 +56,18 @@ std::string quote(std::string_view s) {
     }
     out += '"';
     return out;
+}
+
+std::string compose(const std::string& source, const std::string& key, const std::string& reason) {
+    if (key.empty()) {
+        return source + ": " + reason;
+    }
+    // TOML lets a quoted key hold any character: one with a control character is shown
+    // quoted, as a NUL would end what() there and a line break split the message.
+    const bool plain = std::none_of(key.begin(), key.end(), [](char c) {
+        return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+    });
+    return source + ": " + (plain ? key : quote(key)) + ": " + reason;
 }
 
 std::string to_lower(std::string_view s) {

@@ -303,6 +303,15 @@ TEST_F(ConfigTest, UnknownKeys) {
     EXPECT_EQ(e.key(), "server.sub");
 }
 
+TEST_F(ConfigTest, KeyWithControlCharactersIsShownQuoted) {
+    // TOML lets a quoted key hold any character: a NUL would end what() there, a line break
+    // would split the message.
+    const auto e = file_error("[server]\n\"a\\u0000b\\nc\" = 1\n");
+    EXPECT_EQ(e.key(), std::string("server.a\0b\nc", 12));
+    EXPECT_EQ(e.reason().rfind("unknown key", 0), 0U);
+    EXPECT_EQ(std::string(e.what()), path_ + ": \"server.a\\u0000b\\nc\": " + e.reason());
+}
+
 TEST_F(ConfigTest, WrongTypes) {
     auto e = file_error("[server]\nport = \"abc\"\n");
     EXPECT_EQ(std::string(e.what()),
