@@ -1,5 +1,6 @@
 # The two commands: `make run` and `make test`. Both install what is missing first.
-# Other targets: build, bench (QUICK=1 for the short one), bench-1m, format, clean.
+# Other targets: build, bench (QUICK=1 for the short one), bench-1m, fuzz (FUZZ_SECONDS per
+# target), format, clean.
 
 JOBS ?= $(shell nproc)
 PORT ?= 8080
@@ -8,8 +9,11 @@ STORE ?= sqlite:./data/herald.db
 CTEST = ctest --output-on-failure -j $(JOBS)
 
 QUICK ?= 0
+# Seconds of fuzzing per target: in `make test` (after its corpus is replayed), in `make fuzz`.
+FUZZ_TEST_SECONDS ?= 15
+FUZZ_SECONDS ?= 600
 
-.PHONY: deps build run test test-dev test-asan test-tsan bench bench-1m format clean
+.PHONY: deps build run test test-dev test-asan test-tsan test-fuzz fuzz bench bench-1m format clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -22,8 +26,8 @@ run: build
 	./build/release/herald serve --port $(PORT) --store $(STORE)
 
 # Unit and integration tests on a debug build, then the same under ASan+UBSan, then the
-# threaded core's suites under TSan.
-test: deps test-dev test-asan test-tsan
+# threaded core's suites under TSan, then each fuzz target briefly over its corpus.
+test: deps test-dev test-asan test-tsan test-fuzz
 
 test-dev:
 	cmake --preset dev >/dev/null
@@ -39,6 +43,24 @@ test-tsan:
 	cmake --preset tsan >/dev/null
 	cmake --build --preset tsan -j $(JOBS) --target herald unit_hub unit_store unit_auth
 	cd build/tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 $(CTEST) -L threaded
+
+# The libFuzzer targets (clang, ASan+UBSan; tests/fuzz): each replays its committed corpus
+# (tests/fuzz/corpus/NAME) and what earlier runs found (build/fuzz/fuzz-work/corpus/NAME),
+# then fuzzes; new inputs go to the work corpus, crashes to build/fuzz/fuzz-work/artifacts.
+# Prints executions, exec/s and coverage per target.
+test-fuzz:
+	cmake --preset fuzz >/dev/null
+	cmake --build --preset fuzz -j $(JOBS)
+	rm -f build/fuzz/fuzz-work/stats/*.txt
+	cd build/fuzz && FUZZ_SECONDS=$(FUZZ_TEST_SECONDS) $(CTEST) -L fuzz --timeout 600
+	@cat build/fuzz/fuzz-work/stats/*.txt
+
+fuzz: deps
+	cmake --preset fuzz >/dev/null
+	cmake --build --preset fuzz -j $(JOBS)
+	rm -f build/fuzz/fuzz-work/stats/*.txt
+	cd build/fuzz && FUZZ_SECONDS=$(FUZZ_SECONDS) $(CTEST) -L fuzz --timeout $$(($(FUZZ_SECONDS) + 600))
+	@cat build/fuzz/fuzz-work/stats/*.txt
 
 # herald against nginx+Nchan and Pushpin (installed from Debian's packages), scenario by
 # scenario; writes docs/benchmarks.md, docs/benchmarks.svg and the table in README.md.
