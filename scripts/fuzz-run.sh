@@ -26,7 +26,7 @@ stat() { sed -n "s/^stat::$1: *//p" "$log" | tail -n 1; }
 # The last status line, "#N DONE cov: C ft: F corp: N/SIZE ...".
 status=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -n 1 || true)
 field() { sed -n "s/.* $1: \([^ ]*\).*/\1/p" <<<"$status"; }
-summary=$(printf '%-9s %11s execs %7s exec/s  cov %5s  ft %6s  corpus %-12s %4ss' "$name" \
+summary=$(printf '%-12s %11s execs %7s exec/s  cov %5s  ft %6s  corpus %-12s %4ss' "$name" \
     "$(stat number_of_executed_units)" "$(stat average_exec_per_sec)" "$(field cov)" \
     "$(field ft)" "$(field corp)" "$elapsed")
 echo "$summary" | tee "$work/stats/$name.txt"
