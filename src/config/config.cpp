@@ -358,8 +358,8 @@ const std::array kSettings = {
                 c.store.url = in.string();
                 if (!is_store_url(c.store.url)) {
                     in.fail("expected memory, sqlite:PATH or redis://[:PASSWORD@]HOST:PORT[/DB], "
-                            "got \"" +
-                            hide_password(c.store.url) + "\"");
+                            "got " +
+                            quote(hide_password(c.store.url)));
                 }
             }},
     Setting{"store.sync",

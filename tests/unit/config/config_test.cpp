@@ -243,6 +243,14 @@ TEST_F(ConfigTest, StoreUrls) {
     EXPECT_EQ(std::string(e.what()).find("s3cret"), std::string::npos);
 }
 
+TEST_F(ConfigTest, StoreUrlWithControlCharactersIsShownEscaped) {
+    // As every other value: a NUL would end what() there, a line break split the message.
+    const auto e = file_error("[store]\nurl = \"memory\\u0000\\n\"\n");
+    EXPECT_EQ(e.reason(), "expected memory, sqlite:PATH or redis://[:PASSWORD@]HOST:PORT[/DB], "
+                          "got \"memory\\u0000\\n\"");
+    EXPECT_EQ(std::string(e.what()), path_ + ": store.url: " + e.reason());
+}
+
 TEST_F(ConfigTest, MissingFile) {
     const std::string missing = dir_ + "/nope.toml";
     try {
