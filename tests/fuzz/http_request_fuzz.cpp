@@ -104,6 +104,11 @@ Session read_all(const std::vector<std::string_view>& pieces, std::size_t body_l
         return true;
     };
     for (const auto piece : pieces) {
+        if (piece.empty()) {
+            // A read never gives 0 bytes: the session feeds nothing only to start a pipelined
+            // request, as below.
+            continue;
+        }
         bool done = reader.feed(piece, send_continue);
         while (done) {
             if (!finish()) {
