@@ -1,9 +1,10 @@
 # The two commands: `make run` and `make test`. Both install what is missing first, each
 # its own profile of scripts/install-deps.sh: `run` what building and running the binary
-# needs, `test` that and the test tools (GoogleTest, Node.js, Chromium, nginx, Redis...).
-# Other targets: build (the release binary, tests off), package (the Debian package,
-# build/release/herald_<version>_<arch>.deb; docs/deployment.md), bench (QUICK=1 for the
-# short one; the bench profile), bench-1m, format, clean.
+# needs, `test` that and the test tools (GoogleTest, Node.js, Chromium, nginx, Redis, clang
+# with libFuzzer...). Other targets: build (the release binary, tests off), package (the
+# Debian package, build/release/herald_<version>_<arch>.deb; docs/deployment.md), bench
+# (QUICK=1 for the short one; the bench profile), bench-1m, fuzz (FUZZ_SECONDS per target),
+# format, clean.
 
 JOBS ?= $(shell nproc)
 PORT ?= 8080
@@ -12,9 +13,12 @@ STORE ?= sqlite:./data/herald.db
 CTEST = ctest --output-on-failure -j $(JOBS)
 
 QUICK ?= 0
+# Seconds of fuzzing per target: in `make test` (after its corpus is replayed), in `make fuzz`.
+FUZZ_TEST_SECONDS ?= 15
+FUZZ_SECONDS ?= 600
 
-.PHONY: deps deps-run deps-package build run package test test-dev test-asan test-tsan bench \
-	bench-1m format clean
+.PHONY: deps deps-run deps-package build run package test test-dev test-asan test-tsan \
+	test-fuzz fuzz bench bench-1m format clean
 
 deps:
 	@bash scripts/install-deps.sh test
@@ -39,9 +43,10 @@ package: deps-package
 	cmake --build --preset release -j $(JOBS) --target package
 
 # Unit and integration tests on a debug build, then the same under ASan+UBSan, then the
-# threaded core's suites under TSan. The package is built first: integration/package
-# installs it (as root) and purges it; it runs in the debug tree's pass only.
-test: deps package test-dev test-asan test-tsan
+# threaded core's suites under TSan, then each fuzz target briefly over its corpus. The
+# package is built first: integration/package installs it (as root) and purges it; it runs
+# in the debug tree's pass only.
+test: deps package test-dev test-asan test-tsan test-fuzz
 
 test-dev:
 	cmake --preset dev >/dev/null
@@ -57,6 +62,24 @@ test-tsan:
 	cmake --preset tsan >/dev/null
 	cmake --build --preset tsan -j $(JOBS) --target herald unit_hub unit_store unit_auth
 	cd build/tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 $(CTEST) -L threaded
+
+# The libFuzzer targets (clang, ASan+UBSan; tests/fuzz): each replays its committed corpus
+# (tests/fuzz/corpus/NAME) and what earlier runs found (build/fuzz/fuzz-work/corpus/NAME),
+# then fuzzes; new inputs go to the work corpus, crashes to build/fuzz/fuzz-work/artifacts.
+# Prints executions, exec/s and coverage per target.
+test-fuzz:
+	cmake --preset fuzz >/dev/null
+	cmake --build --preset fuzz -j $(JOBS)
+	rm -f build/fuzz/fuzz-work/stats/*.txt
+	cd build/fuzz && FUZZ_SECONDS=$(FUZZ_TEST_SECONDS) $(CTEST) -L fuzz --timeout 600
+	@cat build/fuzz/fuzz-work/stats/*.txt
+
+fuzz: deps
+	cmake --preset fuzz >/dev/null
+	cmake --build --preset fuzz -j $(JOBS)
+	rm -f build/fuzz/fuzz-work/stats/*.txt
+	cd build/fuzz && FUZZ_SECONDS=$(FUZZ_SECONDS) $(CTEST) -L fuzz --timeout $$(($(FUZZ_SECONDS) + 600))
+	@cat build/fuzz/fuzz-work/stats/*.txt
 
 # herald against nginx+Nchan and Pushpin (installed from Debian's packages), scenario by
 # scenario; writes docs/benchmarks.md, docs/benchmarks.svg and the table in README.md.

@@ -15,7 +15,8 @@
 #            GoogleTest, Google Benchmark, Node.js with the npm test clients, Chromium for the
 #            browser tests (through playwright-core, never a browser download), nginx for
 #            examples/nginx, redis-server for the cluster and Redis store suites, and, for
-#            the package test, adduser and systemd-analyze (never run as PID 1 here).
+#            the package test, adduser and systemd-analyze (never run as PID 1 here), and
+#            clang with libFuzzer (libclang-rt-14-dev) for the fuzz preset.
 #   bench    test, and the peers `make bench` measures herald against: Nchan (an nginx
 #            module) and Pushpin, from Debian's packages.
 #   --bench  the same as `bench` (older spelling).
@@ -56,7 +57,7 @@ test_packages=(
     curl nodejs npm iproute2
     chromium fonts-dejavu-core nginx redis-server
     adduser systemd
-    # The fuzz targets' compiler (clang, libclang-rt-14-dev) belongs here.
+    clang libclang-rt-14-dev
 )
 bench_packages=(
     libnginx-mod-nchan pushpin

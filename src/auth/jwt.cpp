@@ -93,7 +93,9 @@ std::string shown(std::string_view value) {
 // A part of the token decoded and parsed as a JSON object, or the reason it is refused.
 std::variant<json, std::string> decode_object(std::string_view part) {
     auto text = base64url_decode(part);
-    if (!text) {
+    // nlohmann's parser (and jansson, in libjwt) take a NUL for the end of the text: the
+    // claims would be read from what comes before it. Valid JSON never holds a raw NUL.
+    if (!text || text->find('\0') != std::string::npos) {
         return std::string(kMalformed);
     }
     // Before parsing, so that no JSON value deeper than the bound ever exists here.

@@ -32,13 +32,6 @@ constexpr std::uint64_t kNoMax =
 constexpr std::string_view kEnvPrefix = "HERALD_";
 constexpr std::string_view kCommandLine = "command line";
 
-std::string compose(const std::string& source, const std::string& key, const std::string& reason) {
-    if (key.empty()) {
-        return source + ": " + reason;
-    }
-    return source + ": " + key + ": " + reason;
-}
-
 // A string as it would be written in TOML, for messages: quoted, with escapes.
 std::string quote(std::string_view s) {
     std::string out = "\"";
@@ -63,6 +56,18 @@ std::string quote(std::string_view s) {
     }
     out += '"';
     return out;
+}
+
+std::string compose(const std::string& source, const std::string& key, const std::string& reason) {
+    if (key.empty()) {
+        return source + ": " + reason;
+    }
+    // TOML lets a quoted key hold any character: one with a control character is shown
+    // quoted, as a NUL would end what() there and a line break split the message.
+    const bool plain = std::none_of(key.begin(), key.end(), [](char c) {
+        return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+    });
+    return source + ": " + (plain ? key : quote(key)) + ": " + reason;
 }
 
 std::string to_lower(std::string_view s) {
@@ -353,8 +358,8 @@ const std::array kSettings = {
                 c.store.url = in.string();
                 if (!is_store_url(c.store.url)) {
                     in.fail("expected memory, sqlite:PATH or redis://[:PASSWORD@]HOST:PORT[/DB], "
-                            "got \"" +
-                            hide_password(c.store.url) + "\"");
+                            "got " +
+                            quote(hide_password(c.store.url)));
                 }
             }},
     Setting{"store.sync",
@@ -494,6 +499,8 @@ void apply_token(Config& cfg, const std::string& source, const std::string& key,
     cfg.auth.tokens.push_back(std::move(token));
 }
 
+void apply_toml(Config& cfg, std::string_view text, const std::string& path);
+
 void apply_file(Config& cfg, const std::string& path) {
     std::ifstream file(path, std::ios::binary);
     if (!file) {
@@ -504,10 +511,13 @@ void apply_file(Config& cfg, const std::string& path) {
     if (file.bad()) {
         throw ConfigError(path, "", std::string("cannot read: ") + std::strerror(errno));
     }
+    apply_toml(cfg, text.str(), path);
+}
 
+void apply_toml(Config& cfg, std::string_view text, const std::string& path) {
     toml::table root;
     try {
-        root = toml::parse(text.str(), path);
+        root = toml::parse(text, path);
     } catch (const toml::parse_error& e) {
         const auto& where = e.source().begin;
         throw ConfigError(path, "",
@@ -627,18 +637,36 @@ ConfigError::ConfigError(std::string source, std::string key, std::string reason
     : std::runtime_error(compose(source, key, reason)), source_(std::move(source)),
       key_(std::move(key)), reason_(std::move(reason)) {}
 
-Config load(const std::string& path, const std::map<std::string, std::string>& env,
-            const std::vector<std::pair<std::string, std::string>>& overrides) {
-    Config cfg;
-    if (!path.empty()) {
-        apply_file(cfg, path);
-    }
+namespace {
+
+// The environment, then the flags, over what the file gave.
+Config finish(Config cfg, const std::map<std::string, std::string>& env,
+              const std::vector<std::pair<std::string, std::string>>& overrides) {
     apply_env(cfg, env);
     const std::string source(kCommandLine);
     for (const auto& [key, value] : overrides) {
         apply_text(cfg, source, key, value);
     }
     return cfg;
+}
+
+} // namespace
+
+Config load(const std::string& path, const std::map<std::string, std::string>& env,
+            const std::vector<std::pair<std::string, std::string>>& overrides) {
+    Config cfg;
+    if (!path.empty()) {
+        apply_file(cfg, path);
+    }
+    return finish(std::move(cfg), env, overrides);
+}
+
+Config load_text(std::string_view text, const std::string& source,
+                 const std::map<std::string, std::string>& env,
+                 const std::vector<std::pair<std::string, std::string>>& overrides) {
+    Config cfg;
+    apply_toml(cfg, text, source);
+    return finish(std::move(cfg), env, overrides);
 }
 
 std::map<std::string, std::string> environment() {

@@ -8,6 +8,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -143,6 +144,12 @@ private:
 // ignored. auth.tokens can only be set in the file.
 [[nodiscard]] Config load(const std::string& path, const std::map<std::string, std::string>& env,
                           const std::vector<std::pair<std::string, std::string>>& overrides);
+
+// load() with the file's TOML text given rather than read: `source` names it in errors and
+// becomes Config::source. For the fuzz target and tests; the server reads a file.
+[[nodiscard]] Config load_text(std::string_view text, const std::string& source,
+                               const std::map<std::string, std::string>& env,
+                               const std::vector<std::pair<std::string, std::string>>& overrides);
 
 // A snapshot of the process environment, for load().
 [[nodiscard]] std::map<std::string, std::string> environment();

@@ -9,6 +9,7 @@
 #include <variant>
 
 #include "http/context.hpp"
+#include "http/publish_body.hpp"
 #include "http/request.hpp"
 #include "hub/hub.hpp"
 #include "hub/subscriber.hpp"
@@ -16,7 +17,6 @@
 
 namespace herald::http {
 
-inline constexpr std::size_t kMaxTopicBytes = 1024;
 // The most {var} expressions in one URI template of a subscription. Matching is linear in
 // any case; this keeps one subscription's worth of templates cheap to check on every event.
 inline constexpr std::size_t kMaxTemplateExpressions = 32;

@@ -1,22 +1,17 @@
-// The HTTP/1.1 session: Beast's parser fed from the worker's scratch buffer, the checks
-// RFC 9112 asks of a server before it reads a body, answers written in order through the
-// write queue, and the SSE stream written with gathered writes straight from its queue.
+// The HTTP/1.1 session: requests read by a RequestReader fed from the worker's scratch
+// buffer, answers written in order through the write queue, and the SSE stream written with
+// gathered writes straight from its queue.
 #include "http/http1_session.hpp"
 
 #include <algorithm>
-#include <cctype>
+#include <variant>
 
-#include <boost/beast/http/error.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <spdlog/spdlog.h>
 
-#include "http/form.hpp"
 #include "http/forwarded.hpp"
 
 namespace herald::http {
 
-namespace beast = boost::beast;
 using boost::system::error_code;
 
 namespace {
@@ -30,57 +25,7 @@ constexpr auto kDrainGrace = std::chrono::milliseconds(1000);
 // refusal and close, so that a flood past the limit cannot hold descriptors for long.
 constexpr auto kRefusedLinger = std::chrono::seconds(2);
 
-std::string lower_trimmed(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-        s.remove_suffix(1);
-    }
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
-}
-
-// The transfer codings of every Transfer-Encoding field, in order.
-template <typename Fields> std::vector<std::string> transfer_codings(const Fields& fields) {
-    std::vector<std::string> codings;
-    for (auto [it, end] = fields.equal_range(beast::http::field::transfer_encoding); it != end;
-         ++it) {
-        std::string_view value = it->value();
-        while (!value.empty()) {
-            const auto comma = value.find(',');
-            std::string coding = lower_trimmed(value.substr(0, comma));
-            // A coding's parameters (";q=...") do not change which coding it is.
-            if (auto semi = coding.find(';'); semi != std::string::npos) {
-                coding = lower_trimmed(coding.substr(0, semi));
-            }
-            if (!coding.empty()) {
-                codings.push_back(std::move(coding));
-            }
-            if (comma == std::string_view::npos) {
-                break;
-            }
-            value.remove_prefix(comma + 1);
-        }
-    }
-    return codings;
-}
-
 } // namespace
-
-// Alive only while a request is read. The bytes come from the worker's scratch buffer;
-// only what the parser has not consumed yet (a header split across reads, a pipelined
-// request) is kept here.
-struct Http1Session::Reader {
-    std::optional<beast::http::request_parser<beast::http::string_body>> parser;
-    std::string pending;
-    std::size_t consumed = 0; // bytes of this request the parser has taken
-    bool header_checked = false;
-    std::optional<HttpError> refused;
-    std::string detail;
-};
 
 Http1Session::Http1Session(WorkerContext& ctx, net::Socket socket)
     : ctx_(ctx), sock_(std::move(socket), ctx.stats),
@@ -205,17 +150,10 @@ void Http1Session::wait_request() {
 void Http1Session::read_request(bool readable) {
     state_ = State::reading;
     if (!read_) {
-        read_ = std::make_unique<Reader>();
+        read_ = std::make_unique<RequestReader>();
     }
-    Reader& r = *read_;
-    r.parser.emplace();
-    r.parser->header_limit(kHeaderLimit);
-    r.parser->body_limit(ctx_.services.config.server.max_body_bytes);
-    r.parser->eager(false); // stop after the header section: it is checked before the body
-    r.consumed = 0;
-    r.header_checked = false;
-    r.refused.reset();
-    if (!r.pending.empty()) {
+    read_->start(ctx_.services.config.server.max_body_bytes);
+    if (read_->has_pending()) {
         // A pipelined request arrived with the previous one.
         if (feed({})) {
             on_request();
@@ -263,103 +201,19 @@ void Http1Session::on_readable() {
 }
 
 bool Http1Session::feed(std::string_view bytes) {
-    Reader& r = *read_;
-    auto& parser = *r.parser;
-    if (!r.pending.empty()) {
-        r.pending.append(bytes);
-        bytes = r.pending;
-    }
-    std::size_t consumed = 0;
-    error_code ec;
-    while (!parser.is_done()) {
-        const std::size_t used =
-            parser.put(boost::asio::buffer(bytes.data() + consumed, bytes.size() - consumed), ec);
-        // Beast may take bytes (a whole start line, whole chunks) and still ask for more:
-        // what it took is gone from the input either way.
-        consumed += used;
-        r.consumed += used;
-        if (ec == beast::http::error::need_more) {
-            ec = {};
-            break;
-        }
-        if (ec) {
-            break;
-        }
-        if (parser.is_header_done() && !r.header_checked) {
-            r.header_checked = true;
-            if (!check_header()) {
-                break;
-            }
-        }
-        if (used == 0 || consumed == bytes.size()) {
-            break;
-        }
-    }
-    if (bytes.data() == r.pending.data()) {
-        r.pending.erase(0, consumed);
-    } else {
-        r.pending.assign(bytes.substr(consumed));
-    }
-    if (ec && !r.refused) {
-        if (ec == beast::http::error::header_limit) {
-            // Nothing taken yet: the request line itself never ended.
-            r.refused = r.consumed == 0 ? HttpError::uri_too_long : HttpError::header_too_large;
-        } else if (ec == beast::http::error::body_limit) {
-            r.refused = HttpError::body_too_large;
-            r.detail = std::to_string(ctx_.services.config.server.max_body_bytes) + " bytes";
-        } else {
-            r.refused = HttpError::malformed;
-            r.detail = ec.message();
-        }
-    }
-    return r.refused.has_value() || parser.is_done();
+    return read_->feed(bytes, [this] { return send_continue(); });
 }
 
-bool Http1Session::check_header() {
-    Reader& r = *read_;
-    const auto& msg = r.parser->get();
-    auto refuse_with = [&r](HttpError e) {
-        r.refused = e;
+bool Http1Session::send_continue() {
+    // The socket has nothing else queued (one request at a time), so this short write goes
+    // out whole.
+    static const base::BufferRef kContinue =
+        base::BufferRef::copy_of("HTTP/1.1 100 Continue\r\n\r\n");
+    out_.push(kContinue);
+    std::size_t written = 0;
+    if (sock_.write(out_, written) != net::Io::done) {
+        out_.clear();
         return false;
-    };
-    if (msg.version() >= 11 && msg.count(beast::http::field::host) != 1) {
-        return refuse_with(HttpError::missing_host);
-    }
-    if (msg.count(beast::http::field::transfer_encoding) > 0) {
-        // RFC 9112 6.1: a body's length is known only from a final chunked coding; read any
-        // other way, what follows would be taken for the next request (smuggling).
-        if (msg.count(beast::http::field::content_length) > 0) {
-            return refuse_with(HttpError::length_and_transfer);
-        }
-        if (msg.version() < 11) {
-            return refuse_with(HttpError::transfer_not_chunked);
-        }
-        const auto codings = transfer_codings(msg);
-        if (codings.empty() || codings.back() != "chunked" ||
-            std::count(codings.begin(), codings.end(), "chunked") != 1) {
-            return refuse_with(HttpError::transfer_not_chunked);
-        }
-        if (codings.size() > 1) {
-            return refuse_with(HttpError::transfer_coding_unknown);
-        }
-    }
-    if (auto it = msg.find(beast::http::field::expect); it != msg.end()) {
-        if (lower_trimmed(it->value()) != "100-continue" ||
-            msg.count(beast::http::field::expect) != 1) {
-            return refuse_with(HttpError::expectation_unsupported);
-        }
-        if (msg.version() >= 11 && !r.parser->is_done()) {
-            // The client waits for this before it sends the body. The socket has nothing
-            // else queued (one request at a time), so this short write goes out whole.
-            static const base::BufferRef kContinue =
-                base::BufferRef::copy_of("HTTP/1.1 100 Continue\r\n\r\n");
-            out_.push(kContinue);
-            std::size_t written = 0;
-            if (sock_.write(out_, written) != net::Io::done) {
-                out_.clear();
-                return refuse_with(HttpError::malformed); // cannot answer as asked
-            }
-        }
     }
     return true;
 }
@@ -368,85 +222,24 @@ void Http1Session::on_request() {
     if (state_ != State::reading) {
         return;
     }
-    Reader& r = *read_;
+    RequestReader& r = *read_;
     client_.reset(); // named anew by each request that comes through a trusted proxy
-    if (r.refused) {
-        refuse(*r.refused, r.detail);
+    if (r.refused()) {
+        refuse(*r.refused(), r.detail());
         return;
     }
-    auto& msg = r.parser->get();
-    Request request;
-    request.method = std::string(msg.method_string());
-    request.target = std::string(msg.target());
-    // RFC 9112 3.2.2: a server accepts the absolute form (what a proxy would send); the
-    // authority in it is not used, the path and query are.
-    for (std::string_view scheme : {"http://", "https://"}) {
-        const std::string_view t = request.target;
-        if (t.size() > scheme.size() &&
-            std::equal(scheme.begin(), scheme.end(), t.begin(), [](char a, char b) {
-                return a == std::tolower(static_cast<unsigned char>(b));
-            })) {
-            const auto slash = t.find_first_of("/?", scheme.size());
-            request.target = slash == std::string_view::npos ? std::string("/")
-                             : t[slash] == '?'               ? "/" + std::string(t.substr(slash))
-                                                             : std::string(t.substr(slash));
-            break;
-        }
-    }
-    if (request.target.empty() || request.target.front() != '/') {
-        refuse(HttpError::bad_target);
+    auto taken = r.take_request();
+    if (auto* error = std::get_if<HttpError>(&taken)) {
+        refuse(*error);
         return;
     }
-    const auto question = request.target.find('?');
-    request.path = decode_path(std::string_view(request.target).substr(0, question));
-    if (question != std::string::npos) {
-        for (auto& field : decode_form(std::string_view(request.target).substr(question + 1))) {
-            request.query.emplace_back(std::move(field.key), std::move(field.value));
-        }
-    }
-    if (auto it = msg.find(beast::http::field::content_type); it != msg.end()) {
-        request.content_type = std::string(it->value());
-    }
-    if (auto it = msg.find(beast::http::field::accept); it != msg.end()) {
-        request.accept = std::string(it->value());
-    }
-    if (auto it = msg.find("Last-Event-ID"); it != msg.end()) {
-        request.last_event_id = std::string(it->value());
-    }
-    if (auto it = msg.find(beast::http::field::authorization); it != msg.end()) {
-        request.authorization = std::string(it->value());
-    }
-    for (auto [it, end] = msg.equal_range(beast::http::field::cookie); it != end; ++it) {
-        if (request.cookie) {
-            *request.cookie += "; ";
-            *request.cookie += it->value();
-        } else {
-            request.cookie = std::string(it->value());
-        }
-    }
-    if (auto it = msg.find(beast::http::field::origin); it != msg.end()) {
-        request.origin = std::string(it->value());
-    }
-    if (auto it = msg.find(beast::http::field::if_none_match); it != msg.end()) {
-        request.if_none_match = std::string(it->value());
-    }
-    request.preflight = request.method == "OPTIONS" &&
-                        msg.find(beast::http::field::access_control_request_method) != msg.end();
-    request.keep_alive = msg.keep_alive();
-    request.body = std::move(msg.body());
+    Request request = std::move(std::get<Request>(taken));
     keep_alive_ = request.keep_alive;
     head_only_ = request.method == "HEAD";
     if (peer_trusted_) {
-        std::vector<std::string_view> forwarded;
-        std::vector<std::string_view> x_forwarded_for;
-        for (auto [it, end] = msg.equal_range(beast::http::field::forwarded); it != end; ++it) {
-            forwarded.push_back(it->value());
-        }
-        for (auto [it, end] = msg.equal_range("X-Forwarded-For"); it != end; ++it) {
-            x_forwarded_for.push_back(it->value());
-        }
-        const base::IpAddress client = client_address(
-            *peer_, ctx_.services.config.server.trusted_proxies, forwarded, x_forwarded_for);
+        const base::IpAddress client =
+            client_address(*peer_, ctx_.services.config.server.trusted_proxies, r.forwarded(),
+                           r.x_forwarded_for());
         if (client != *peer_) {
             client_ = client;
         }
@@ -515,7 +308,7 @@ void Http1Session::after_response() {
     client_slot_.release(); // the request is answered
     if (!keep_alive_) {
         linger();
-    } else if (read_ && !read_->pending.empty()) {
+    } else if (read_ && read_->has_pending()) {
         deadline_ = request_deadline();
         read_request(false); // a pipelined request is waiting
     } else {
@@ -681,7 +474,7 @@ void Http1Session::on_tick(base::MonoClock::time_point now) {
     case State::reading:
         if (now >= deadline_) {
             // A request that started but never finished: say so before closing.
-            const bool started = read_ && (read_->consumed > 0 || !read_->pending.empty());
+            const bool started = read_ && read_->started();
             if (started) {
                 refuse(HttpError::timeout);
             } else {
@@ -715,8 +508,7 @@ void Http1Session::for_each_stream(const std::function<void(SseStream&)>& fn) {
 
 void Http1Session::drain() {
     draining_ = true;
-    const bool nothing_yet =
-        state_ == State::reading && read_ && read_->consumed == 0 && read_->pending.empty();
+    const bool nothing_yet = state_ == State::reading && read_ && !read_->started();
     switch (state_) {
     case State::reading:
         if (nothing_yet) {
@@ -742,7 +534,7 @@ bool Http1Session::busy() const {
     if (state_ == State::idle) {
         return draining_ && ctx_.now() < deadline_; // its grace for one last request
     }
-    if (state_ == State::reading && read_ && read_->consumed == 0 && read_->pending.empty()) {
+    if (state_ == State::reading && read_ && !read_->started()) {
         return !draining_ || ctx_.now() < deadline_;
     }
     return state_ == State::reading || state_ == State::waiting || state_ == State::writing;

@@ -1,5 +1,5 @@
 // An HTTP/1.1 connection: it reads requests (keep-alive and pipelining included) with
-// Beast's parser, hands each to the router and writes the answers in order; a GET
+// a RequestReader, hands each to the router and writes the answers in order; a GET
 // /events turns it into the carrier of one SSE stream for the rest of its life.
 // Every method runs on the worker's thread.
 #pragma once
@@ -11,6 +11,7 @@
 
 #include "base/ip_address.hpp"
 #include "http/errors.hpp"
+#include "http/request_reader.hpp"
 #include "http/router.hpp"
 #include "http/sse_stream.hpp"
 #include "net/connection_limits.hpp"
@@ -25,7 +26,7 @@ class Http1Session final : public Session,
                            public std::enable_shared_from_this<Http1Session> {
 public:
     // The header section's limit; a request line alone over it is 414.
-    static constexpr std::size_t kHeaderLimit = 8 * 1024;
+    static constexpr std::size_t kHeaderLimit = RequestReader::kHeaderLimit;
 
     Http1Session(WorkerContext& ctx, net::Socket socket);
     ~Http1Session() override;
@@ -54,7 +55,6 @@ public:
     [[nodiscard]] std::size_t in_transport() const override { return sock_.kernel_unsent(); }
 
 private:
-    struct Reader; // the parser and the bytes it has not consumed; alive while reading
     enum class State : std::uint8_t {
         idle,      // between requests, holding no buffer
         reading,   // a request is arriving
@@ -72,9 +72,9 @@ private:
     // Feeds bytes to the parser: true once a whole request is parsed (or refused, with
     // the refusal under way).
     [[nodiscard]] bool feed(std::string_view bytes);
-    // The header section has arrived: refuses what must not be read (smuggling shapes,
-    // no Host) and answers Expect: 100-continue. False when the request was refused.
-    [[nodiscard]] bool check_header();
+    // Writes "100 Continue" for a request whose header asked for it: false when the socket
+    // did not take it at once.
+    [[nodiscard]] bool send_continue();
     void on_request();
     void refuse(HttpError error, std::string_view detail = {});
     // Over a connection limit at accept: the refusal is written at once, without reading a
@@ -95,8 +95,8 @@ private:
 
     WorkerContext& ctx_;
     net::StreamSocket sock_;
-    net::WriteQueue out_; // answers being written
-    std::unique_ptr<Reader> read_;
+    net::WriteQueue out_;                 // answers being written
+    std::unique_ptr<RequestReader> read_; // alive while a request is read
     std::unique_ptr<SseStream> stream_;
     State state_ = State::idle;
     bool keep_alive_ = true; // of the request being answered

@@ -69,6 +69,13 @@ describe('errors', () => {
         assert.ok(r2.response, 'no response to 90 headers of 100 bytes');
         assertJsonError(r2.response, 431, '90 headers totalling 9 KiB');
 
+        // In two writes: the fields taken from the first still count toward the limit.
+        const half = Array.from({ length: 60 }, (_, i) => `X-C${i}: ${'e'.repeat(100)}\r\n`).join('');
+        const cut = await rawRequest(h.port, [`GET /healthz HTTP/1.1\r\nHost: x\r\n${half}`, `${half}\r\n`],
+            { timeoutMs: 8000, gapMs: 100 });
+        assert.ok(cut.response, 'no response to 13 KiB of headers in two writes');
+        assertJsonError(cut.response, 431, '13 KiB of headers in two writes');
+
         const longUrl = await rawRequest(h.port, `GET /events?topic=${'c'.repeat(9 * 1024)} HTTP/1.1\r\nHost: x\r\n\r\n`, { timeoutMs: 8000 });
         assert.ok(longUrl.response, 'no response to a 9 KiB request line');
         assert.ok([414, 431].includes(longUrl.response.status), `a 9 KiB request line answered ${longUrl.response.status}`);

@@ -250,6 +250,9 @@ describe('publish', () => {
             ['event with CR', JSON.stringify({ topic, data: 'x', event: 'a\rb' })],
             ['invalid UTF-8 in a string', Buffer.concat([
                 Buffer.from(`{"topic": "${topic}`), Buffer.from([0xff, 0xfe]), Buffer.from('", "data": "x"}')])],
+            // A JSON parser that stops at the NUL would take the object before it.
+            ['a raw NUL after the object', Buffer.concat([
+                Buffer.from(JSON.stringify({ topic, data: 'x' })), Buffer.from([0]), Buffer.from('junk')])],
         ];
         try {
             for (const [what, body] of formCases) {

@@ -555,6 +555,18 @@ TEST(JwtVerifier, PayloadNotAnObject) {
     }
 }
 
+TEST(JwtVerifier, JsonWithANulIsRefused) {
+    // nlohmann's parser (and jansson's, in libjwt) take a NUL for the end of the text: the
+    // claims would be read from the part before it. No valid JSON holds a raw NUL.
+    const std::string header = R"({"alg":"HS256","typ":"JWT"})";
+    const std::string payload = R"({"herald":{"publish":["x"]}})";
+    const std::string junk = std::string(1, '\0') + R"({"herald":{"admin":true}})";
+    for (const auto& [h, p] :
+         {std::pair{header + junk, payload}, std::pair{header, payload + junk}}) {
+        EXPECT_EQ(refusal(hs_only().verify(hs256_by_hand(h, p, kSecret), kNow)), kMalformed);
+    }
+}
+
 TEST(JwtVerifier, RefusalsNeverQuoteTheToken) {
     const auto token = hs256(kGrants, kOtherSecret);
     const auto text = refusal(hs_only().verify(token, kNow));

@@ -243,6 +243,14 @@ TEST_F(ConfigTest, StoreUrls) {
     EXPECT_EQ(std::string(e.what()).find("s3cret"), std::string::npos);
 }
 
+TEST_F(ConfigTest, StoreUrlWithControlCharactersIsShownEscaped) {
+    // As every other value: a NUL would end what() there, a line break split the message.
+    const auto e = file_error("[store]\nurl = \"memory\\u0000\\n\"\n");
+    EXPECT_EQ(e.reason(), "expected memory, sqlite:PATH or redis://[:PASSWORD@]HOST:PORT[/DB], "
+                          "got \"memory\\u0000\\n\"");
+    EXPECT_EQ(std::string(e.what()), path_ + ": store.url: " + e.reason());
+}
+
 TEST_F(ConfigTest, MissingFile) {
     const std::string missing = dir_ + "/nope.toml";
     try {
@@ -301,6 +309,15 @@ TEST_F(ConfigTest, UnknownKeys) {
     EXPECT_EQ(e.key(), "auth.tokens[0].admn");
     e = file_error("[server.sub]\nx = 1\n");
     EXPECT_EQ(e.key(), "server.sub");
+}
+
+TEST_F(ConfigTest, KeyWithControlCharactersIsShownQuoted) {
+    // TOML lets a quoted key hold any character: a NUL would end what() there, a line break
+    // would split the message.
+    const auto e = file_error("[server]\n\"a\\u0000b\\nc\" = 1\n");
+    EXPECT_EQ(e.key(), std::string("server.a\0b\nc", 12));
+    EXPECT_EQ(e.reason().rfind("unknown key", 0), 0U);
+    EXPECT_EQ(std::string(e.what()), path_ + ": \"server.a\\u0000b\\nc\": " + e.reason());
 }
 
 TEST_F(ConfigTest, WrongTypes) {
