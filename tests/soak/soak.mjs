@@ -12,7 +12,7 @@
 // then runs to the end, stops, and both must come back to the baseline; finally every topic is
 // replayed from the start and compared with what was acknowledged. Exit status 1 on any failure.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -54,9 +54,13 @@ const PUBLISHERS = num('SOAK_PUBLISHERS', 8);
 const SLOW = num('SOAK_SLOW', 4); // slow readers at once
 const BAD_PER_S = num('SOAK_BAD_RATE', 2);
 const BULK_FILL = num('SOAK_BULK_EVENTS', 2000); // 2 KiB events on the bulk topic before the load
-const RSS_SLACK_MB = num('SOAK_RSS_SLACK_MB', 16);
-const RSS_SLACK_PCT = num('SOAK_RSS_SLACK_PCT', 25);
+const RSS_SLACK_MB = num('SOAK_RSS_SLACK_MB', 32);
+const RSS_SLACK_PCT = num('SOAK_RSS_SLACK_PCT', 50);
 const FD_SLACK = num('SOAK_FD_SLACK', 0);
+const HEAP_SLACK_MB = num('SOAK_HEAP_SLACK_MB', 4);
+const HEAP_SLACK_PCT = num('SOAK_HEAP_SLACK_PCT', 20);
+const TRIMMED_SLACK_MB = num('SOAK_TRIMMED_RSS_SLACK_MB', 12);
+const TRIMMED_SLACK_PCT = num('SOAK_TRIMMED_RSS_SLACK_PCT', 40);
 const THREADS = num('SOAK_THREADS', 2);
 const REDIS_DOWN_MS = num('SOAK_REDIS_DOWN_SECONDS', 5) * 1000;
 const HERALD_BIN = process.env.HERALD_BIN || new URL('../../build/release/herald', import.meta.url).pathname;
@@ -126,7 +130,7 @@ const HERALD_ENV = {
     HERALD_HISTORY_MAX_AGE_SECONDS: '0',
     HERALD_HISTORY_MAX_TOPICS: '0',
     HERALD_HISTORY_MAX_TOTAL_BYTES: '0',
-    HERALD_STORE_CACHE_EVENTS: '32',
+    HERALD_STORE_CACHE_EVENTS: '8',
     HERALD_SERVER_REQUEST_TIMEOUT_SECONDS: '3',
     HERALD_SERVER_MAX_BODY_BYTES: '65536',
     HERALD_SERVER_WRITE_TIMEOUT_SECONDS: '20',
@@ -176,6 +180,38 @@ function fdCount(pid) {
     }
 }
 const mib = (b) => (b / 1048576).toFixed(1);
+
+// The heap as glibc sees it, at rest: gdb calls malloc_stats() in the node, which writes its
+// totals to the node's stderr (its log). `inUse` is what the program holds, `system` what
+// the arenas took from the kernel; RSS follows `system`, a leak shows in `inUse`. Null when
+// gdb is missing or may not attach (SOAK_HEAP_STATS=0 skips it).
+function heapStats(node) {
+    if (process.env.SOAK_HEAP_STATS === '0') return null;
+    let before;
+    try {
+        before = fs.statSync(node.logPath).size;
+    } catch {
+        return null;
+    }
+    // malloc_trim(0) then hands back to the kernel what the arenas hold free: the RSS after
+    // it is what the node keeps, without the allocator's cache.
+    const r = spawnSync('gdb', ['-p', String(node.proc.pid), '-batch', '-nx', '-ex', 'call (void) malloc_stats()',
+        '-ex', 'call (int) malloc_trim(0)'], { encoding: 'utf8', timeout: 60000 });
+    if (r.error || r.status !== 0) return null;
+    let text = '';
+    try {
+        const fd = fs.openSync(node.logPath, 'r');
+        const size = fs.fstatSync(fd).size;
+        const buf = Buffer.alloc(size - before);
+        fs.readSync(fd, buf, 0, buf.length, before);
+        fs.closeSync(fd);
+        text = buf.toString('utf8');
+    } catch {
+        return null;
+    }
+    const m = /Total \(incl\. mmap\):\s*\nsystem bytes\s*=\s*(\d+)\s*\nin use bytes\s*=\s*(\d+)/.exec(text);
+    return m ? { system: Number(m[1]), inUse: Number(m[2]), trimmedRss: procStatus(node.proc.pid) } : null;
+}
 
 async function startHeraldNode({ name, store, config, dir, port }) {
     const logPath = path.join(dir, `herald-${name}.log`);
@@ -496,7 +532,7 @@ function runSession(who) {
             openStreams.delete(req);
             if (opened) counts.openSubs -= 1;
             endedByServer = byServer;
-            if (byServer) {
+            if (byServer && opened) {
                 if (inOutage()) counts.outageCloses += 1;
                 else {
                     counts.serverCloses += 1;
@@ -550,7 +586,10 @@ function runSession(who) {
             res.on('error', () => finish(true));
             res.on('close', () => finish(!done));
         });
-        req.on('error', () => finish(true));
+        req.on('error', (e) => {
+            if (!done && !opened && !inOutage()) fail('subscribe-error', `${where}: ${e.code || e.message}`);
+            finish(true);
+        });
         openStreams.add(req);
         timer = setTimeout(() => finish(false), lifetime);
         req.soakStop = () => finish(false);
@@ -770,8 +809,12 @@ async function settle(what) {
         if (Date.now() - stableSince >= 5000) break;
         if (Date.now() > deadline) { fail('no-quiescence', `${what}: open files still changing after 90 s`); break; }
     }
-    return nodeFigures();
+    const figures = nodeFigures();
+    nodes.forEach((n, i) => { figures[i].heap = heapStats(n); });
+    return figures;
 }
+
+const heapText = (h) => (h ? `; heap in use ${mib(h.inUse)} MiB of ${mib(h.system)} MiB taken, rss after malloc_trim ${mib(h.trimmedRss)} MiB` : '');
 
 async function redisRestart(k) {
     const how = k === 1 ? 'SIGTERM' : 'SIGKILL';
@@ -919,7 +962,7 @@ async function main() {
     await untilOrFatal(started + WARMUP_MS);
     await stopLoad();
     const baseline = await settle('baseline');
-    say(`baseline after the warm-up, load stopped: ${baseline.map((f) => `${f.name} rss ${mib(f.rss)} MiB (anon ${mib(f.anon)}) fds ${f.fds}`).join(', ')}`);
+    say(`baseline after the warm-up, load stopped: ${baseline.map((f) => `${f.name} rss ${mib(f.rss)} MiB (anon ${mib(f.anon)}) fds ${f.fds}${heapText(f.heap)}`).join(', ')}`);
     startLoad();
 
     if (MODE === 'cluster') {
@@ -950,6 +993,19 @@ async function main() {
         const fdOk = Math.abs(f.fds - b.fds) <= FD_SLACK;
         verdicts.push(`${f.name}: rss ${mib(b.rss)} -> ${mib(f.rss)} MiB (anon ${mib(b.anon)} -> ${mib(f.anon)}; allowed up to ${mib(allowed)}) ${rssOk ? 'ok' : 'FAIL'}; ` +
             `fds ${b.fds} -> ${f.fds} (allowed ±${FD_SLACK}) ${fdOk ? 'ok' : 'FAIL'}`);
+        if (b.heap && f.heap) {
+            const heapAllowed = b.heap.inUse + Math.max(HEAP_SLACK_MB * 1048576, (b.heap.inUse * HEAP_SLACK_PCT) / 100);
+            const heapOk = f.heap.inUse <= heapAllowed;
+            const trimmedAllowed = b.heap.trimmedRss + Math.max(TRIMMED_SLACK_MB * 1048576, (b.heap.trimmedRss * TRIMMED_SLACK_PCT) / 100);
+            const trimmedOk = f.heap.trimmedRss <= trimmedAllowed;
+            verdicts.push(`${f.name}: heap in use ${mib(b.heap.inUse)} -> ${mib(f.heap.inUse)} MiB (allowed up to ${mib(heapAllowed)}) ${heapOk ? 'ok' : 'FAIL'}; ` +
+                `taken from the kernel ${mib(b.heap.system)} -> ${mib(f.heap.system)} MiB; ` +
+                `rss after malloc_trim ${mib(b.heap.trimmedRss)} -> ${mib(f.heap.trimmedRss)} MiB (allowed up to ${mib(trimmedAllowed)}) ${trimmedOk ? 'ok' : 'FAIL'}`);
+            if (!heapOk) fail('heap', `${f.name}: ${mib(f.heap.inUse)} MiB of heap in use after the load, baseline ${mib(b.heap.inUse)} MiB, allowed ${mib(heapAllowed)} MiB`);
+            if (!trimmedOk) fail('trimmed-rss', `${f.name}: RSS after malloc_trim ${mib(f.heap.trimmedRss)} MiB, baseline ${mib(b.heap.trimmedRss)} MiB, allowed ${mib(trimmedAllowed)} MiB`);
+        } else {
+            verdicts.push(`${f.name}: heap figures unavailable (gdb missing or not allowed to attach): only RSS is checked`);
+        }
         if (!rssOk) fail('rss', `${f.name}: RSS ${mib(f.rss)} MiB after the load, baseline ${mib(b.rss)} MiB, allowed ${mib(allowed)} MiB`);
         if (!fdOk) fail('fds', `${f.name}: ${f.fds} open files after the load, baseline ${b.fds}`);
     }
