@@ -3,8 +3,12 @@
 # needs, `test` that and the test tools (GoogleTest, Node.js, Chromium, nginx, Redis, clang
 # with libFuzzer...). Other targets: build (the release binary, tests off), package (the
 # Debian package, build/release/herald_<version>_<arch>.deb; docs/deployment.md), bench
-# (QUICK=1 for the short one; the bench profile), bench-1m, fuzz (FUZZ_SECONDS per target),
+# (QUICK=1 for the short one; the bench profile), bench-1m, fuzz (FUZZ_SECONDS per target), soak,
 # format, clean.
+# `make soak` (never part of `make test`): mixed load on the release binary for SOAK_MINUTES
+# (60) on SOAK_STORE (sqlite, cluster or both, one after the other); it checks that nothing
+# acknowledged is lost and that RSS and open files come back to their baseline. Knobs and
+# verdicts: tests/soak/README.md.
 
 JOBS ?= $(shell nproc)
 PORT ?= 8080
@@ -18,7 +22,7 @@ FUZZ_TEST_SECONDS ?= 15
 FUZZ_SECONDS ?= 600
 
 .PHONY: deps deps-run deps-package build run package test test-dev test-asan test-tsan \
-	test-fuzz fuzz bench bench-1m format clean
+	test-fuzz fuzz bench bench-1m soak format clean
 
 deps:
 	@bash scripts/install-deps.sh test
@@ -90,6 +94,15 @@ bench: build
 # One million subscribers, for a machine without a 20,000-file cap: see docs/one-million.md.
 bench-1m: build
 	bash bench/run-1m.sh
+
+SOAK_MINUTES ?= 60
+SOAK_STORE ?= sqlite
+
+soak: deps build
+	@case "$(SOAK_STORE)" in sqlite|cluster|both) ;; \
+	  *) echo "SOAK_STORE must be sqlite, cluster or both, not '$(SOAK_STORE)'" >&2; exit 2;; esac
+	@set -e; for store in $(if $(filter both,$(SOAK_STORE)),sqlite cluster,$(SOAK_STORE)); do \
+	  SOAK_MINUTES=$(SOAK_MINUTES) node tests/soak/soak.mjs $$store; done
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
