@@ -2,12 +2,13 @@
 // 8 MB of events, read from the SQLite file or from Redis, not from memory) by a client
 // that stops reading while live events are published, then reads on. It gets every event
 // once, in order, the replay first and the live events after it, on SQLite and on a node
-// of a Redis cluster.
+// of a Redis cluster. And when retention drops events between two pages of a replay, the
+// stream ends after what it had, and its client's resume is told `earliest`.
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { SseParser, publish } from './lib/harness.mjs';
-import { publishOk, uniqueTopic, waitUntil } from './lib/util.mjs';
+import { publishOk, subscribe, uniqueTopic, waitUntil } from './lib/util.mjs';
 import { makeTempDir, removeDir, startStore, stopClean } from './lib/store.mjs';
 import { clusterScope } from './lib/redis.mjs';
 
@@ -16,11 +17,11 @@ const EVENTS = 4000;
 const PAD = 'x'.repeat(2000);
 const LIVE = 20;
 
-// Publishes EVENTS events of about 2 KB on `topic`, 20 at a time; returns [id, data prefix]
+// Publishes `n` events of about 2 KB on `topic`, 20 at a time; returns [id, data prefix]
 // in history order (the ids these stores generate are increasing decimal positions).
-async function fill(base, topic) {
+async function fill(base, topic, n = EVENTS) {
     const sent = [];
-    for (let i = 0; i < EVENTS; i += 20) {
+    for (let i = 0; i < n; i += 20) {
         await Promise.all(Array.from({ length: 20 }, async (_, j) => {
             const r = await publish(base, { topic, data: `h${i + j}-${PAD}` });
             assert.equal(r.status, 200, `publish answered ${r.status}: ${r.body}`);
@@ -31,9 +32,10 @@ async function fill(base, topic) {
 }
 
 // Opens a resume from `earliest` whose reading stops at once (the response is paused, so
-// the socket fills and the server holds the rest), publishes LIVE events meanwhile, then
-// reads on until the last live event arrives. Resolves to { headers, events }.
-async function stalledResume(base, topic) {
+// the socket fills and the server holds the rest), runs `meanwhile()` (by default: publishes
+// LIVE events), then reads on until the last live event arrives or the stream ends.
+// Resolves to { headers, events, live, ended }.
+async function stalledResume(base, topic, meanwhile = null) {
     const parser = new SseParser();
     const req = http.get(`${base}/events?topic=${encodeURIComponent(topic)}`, {
         headers: { Accept: 'text/event-stream', 'Last-Event-ID': 'earliest' },
@@ -50,19 +52,23 @@ async function stalledResume(base, topic) {
     res.on('end', () => { ended = true; });
     res.on('close', () => { ended = true; });
     const live = [];
-    for (let i = 0; i < LIVE; i++) live.push(await publishOk(base, { topic, data: `live${i}` }));
+    if (meanwhile) {
+        await meanwhile();
+    } else {
+        for (let i = 0; i < LIVE; i++) live.push(await publishOk(base, { topic, data: `live${i}` }));
+    }
     res.on('data', (d) => parser.push(d));
     res.resume();
     try {
-        await waitUntil(() => parser.events.some((e) => e.id === live.at(-1)) || ended, {
+        await waitUntil(() => (live.length > 0 && parser.events.some((e) => e.id === live.at(-1))) || ended, {
             ms: 60000,
-            what: 'the last live event after the whole replay',
+            what: 'the last live event after the whole replay, or the end of the stream',
             describe: () => `${parser.events.length} events, ended=${ended}`,
         });
     } finally {
         req.destroy();
     }
-    return { headers: res.headers, events: parser.events, live };
+    return { headers: res.headers, events: parser.events, live, ended };
 }
 
 function check({ headers, events, live }, sent) {
@@ -92,6 +98,38 @@ describe('replay pages: SQLite', () => {
             const topic = uniqueTopic('pages');
             const ids = await fill(h.url, topic);
             check(await stalledResume(h.url, topic), ids);
+        } finally {
+            await stopClean(h);
+        }
+    });
+
+    test('a gap between two pages ends the stream; the resume after it is told earliest', T, async () => {
+        // 3,000 events retained; the stream's parked live events may pass the 1 MiB default.
+        const h = await startStore(`${dir}/gap.db`, {
+            env: {
+                HERALD_HISTORY_MAX_BYTES: '100000000',
+                HERALD_HISTORY_MAX_EVENTS: '3000',
+                HERALD_STORE_CACHE_EVENTS: '16',
+                HERALD_SERVER_SLOW_CLIENT_BYTES: '67108864',
+            },
+        });
+        try {
+            const topic = uniqueTopic('gap');
+            const sent = await fill(h.url, topic, 3000);
+            // While the client does not read, the history turns over whole: the next page
+            // the stream reads starts after events retention has dropped.
+            const r = await stalledResume(h.url, topic, () => fill(h.url, topic, 3000));
+            assert.ok(r.ended, `the stream did not end; it got ${r.events.length} events`);
+            const got = r.events.map((e) => e.id);
+            assert.ok(got.length > 0 && got.length < sent.length, `got ${got.length} events`);
+            // What it got is the history's beginning, in order, and nothing live.
+            assert.deepEqual(got, sent.slice(0, got.length).map(([id]) => id));
+            const again = await subscribe(h.url, [topic], { headers: { 'Last-Event-ID': got.at(-1) } });
+            try {
+                assert.equal(again.headers['last-event-id'], 'earliest');
+            } finally {
+                again.close();
+            }
         } finally {
             await stopClean(h);
         }
