@@ -15,8 +15,10 @@ namespace herald::http {
 
 namespace {
 
-// The replay is queued this far ahead of what the client has read: a long resume costs
-// the stream a window of memory, not the whole history at once.
+// The replay is queued this far ahead of what the client has read. The hub hands it over a
+// page (hub::kReplayPageBytes of frames) at a time and the next page is read only once this
+// one is queued: a long resume costs the stream one page of decoded events and this window,
+// never the whole history at once, whatever the store.
 constexpr std::size_t kReplayWindow = 64 * 1024;
 // A reading stream counts as far behind (for holding its topics' publishers) above a mark
 // set so that, with half of the worker's streams just past it, the worker holds an eighth
@@ -82,6 +84,7 @@ void SseStream::unsubscribe() {
     parked_bytes_ = 0;
     replay_.clear();
     replay_next_ = 0;
+    replay_broken_ = false;
     queue_.clear();
 }
 
@@ -108,13 +111,32 @@ void SseStream::push(base::BufferRef frame) {
 }
 
 void SseStream::refill() {
-    while (replay_next_ < replay_.size() && queue_.bytes() < kReplayWindow) {
-        push(replay_[replay_next_]->frame);
-        replay_[replay_next_] = nullptr; // let the event go once written
-        ++replay_next_;
-    }
-    if (replay_next_ < replay_.size()) {
-        return;
+    for (;;) {
+        while (replay_next_ < replay_.size() && queue_.bytes() < kReplayWindow) {
+            push(replay_[replay_next_]->frame);
+            replay_[replay_next_] = nullptr; // let the event go once written
+            ++replay_next_;
+        }
+        if (replay_next_ < replay_.size() || replay_broken_) {
+            return;
+        }
+        if (!replay_pending()) {
+            break;
+        }
+        if (queue_.bytes() >= kReplayWindow) {
+            return; // the next page when the client has read some of this one
+        }
+        log::Replay page = ctx_.shard.replay_more(*this);
+        if (page.gap || !page.error.empty()) {
+            replay_broken_ = true;
+            if (!page.error.empty()) {
+                spdlog::warn("subscriber {:x}: cannot read the rest of its replay: {}", id_,
+                             page.error);
+            }
+            return;
+        }
+        replay_ = std::move(page.events);
+        replay_next_ = 0;
     }
     if (!replay_.empty()) {
         replay_ = std::vector<log::EventPtr>();
@@ -139,7 +161,7 @@ void SseStream::deliver(const log::Event& event) {
     if (ended_ || over_bound_ || !started_) {
         return;
     }
-    if (replay_next_ < replay_.size()) {
+    if (replaying()) {
         parked_bytes_ += event.frame.size();
         net::WorkerStats::add(ctx_.stats.queued_bytes, event.frame.size());
         parked_.push_back(event.frame);
@@ -208,7 +230,7 @@ bool SseStream::progressed(base::MonoClock::time_point now, std::size_t bytes) {
     if (behind_) {
         update_behind(now);
     }
-    if (replay_.empty() && parked_.empty()) {
+    if (!replaying() && parked_.empty()) {
         return false;
     }
     const std::size_t before = queue_.frames();
@@ -218,6 +240,10 @@ bool SseStream::progressed(base::MonoClock::time_point now, std::size_t bytes) {
 
 void SseStream::on_tick(base::MonoClock::time_point now) {
     if (ended_) {
+        return;
+    }
+    if (replay_broken_) {
+        end(End::replay_broken);
         return;
     }
     if (principal_ && principal_->expires_ms != 0 && base::unix_ms() >= principal_->expires_ms) {
@@ -272,6 +298,11 @@ void SseStream::end(End why) {
     case End::lost:
         spdlog::info("closing subscriber {:x}: the store lost events it may have wanted; its "
                      "client resumes and learns of the gap",
+                     id_);
+        break;
+    case End::replay_broken:
+        spdlog::info("closing subscriber {:x}: the rest of its replay has a gap or cannot be "
+                     "read; its client resumes and learns of it",
                      id_);
         break;
     case End::expired:

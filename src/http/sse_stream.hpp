@@ -47,7 +47,15 @@ protected:
 
 class SseStream final : public hub::Subscriber {
 public:
-    enum class End : std::uint8_t { over_bound, stalled, overload, expired, revoked, lost };
+    enum class End : std::uint8_t {
+        over_bound,
+        stalled,
+        overload,
+        expired,
+        revoked,
+        lost,
+        replay_broken, // a later page of the replay had a gap or could not be read
+    };
 
     SseStream(WorkerContext& ctx, StreamCarrier& carrier, auth::PrincipalPtr who,
               std::string remote, std::uint64_t id);
@@ -108,6 +116,11 @@ public:
 private:
     void push(base::BufferRef frame);
     void refill();
+    // Whether replay events remain to be queued (in this page or later ones): live events
+    // wait behind them.
+    [[nodiscard]] bool replaying() const noexcept {
+        return replay_next_ < replay_.size() || replay_pending() || replay_broken_;
+    }
     // Tells the hub whether this stream is reading but far behind (hysteresis between
     // kBehindLow and kBehindHigh unsent bytes; a stream that has not moved for a second is
     // not counted: it is stalled, and the write timeout deals with it).
@@ -122,9 +135,13 @@ private:
     std::string unavailable_;
 
     net::WriteQueue queue_;
-    // The replay not yet queued, paced so that the queue stays short.
+    // The page of the replay not yet queued, paced so that the queue stays short; the hub
+    // reads the next page (replay_pending()) once this one is queued.
     std::vector<log::EventPtr> replay_;
     std::size_t replay_next_ = 0;
+    // A later page of the replay had a gap or an error: the stream ends at its next tick
+    // (not from refill(), which runs inside the carrier's writes).
+    bool replay_broken_ = false;
     // Live events that arrived while the replay was still being queued.
     std::vector<base::BufferRef> parked_;
     std::size_t parked_bytes_ = 0;

@@ -63,6 +63,20 @@ std::string signature(const Interest& interest) {
     return key;
 }
 
+// The topics a subscriber's replay covers: its named ones and those its patterns match.
+// The filter refers to `in`, which must outlive it.
+log::TopicFilter replay_filter(const Interest& in) {
+    log::TopicFilter filter;
+    filter.exact = in.exact;
+    if (!in.patterns.empty()) {
+        filter.pattern = [&in](std::string_view topic) {
+            return std::any_of(in.patterns.begin(), in.patterns.end(),
+                               [topic](const Selector& s) { return s.matches(topic); });
+        };
+    }
+    return filter;
+}
+
 } // namespace
 
 // ---- Shard ----
@@ -88,6 +102,7 @@ SubscribeResult Shard::subscribe(Subscriber& sub, Interest interest,
         mark = hub_.fanned_;
     }
     sub.position_ = mark;
+    sub.replay_more_ = false;
     if (auto why = hub_.log_.unreachable()) {
         result.unavailable = std::move(*why);
     } else if (last_event_id) {
@@ -100,15 +115,9 @@ SubscribeResult Shard::subscribe(Subscriber& sub, Interest interest,
                 result.resume_header = *last_event_id;
             }
         }
-        log::TopicFilter filter;
-        filter.exact = in.exact;
-        if (!in.patterns.empty()) {
-            filter.pattern = [&in](std::string_view topic) {
-                return std::any_of(in.patterns.begin(), in.patterns.end(),
-                                   [topic](const Selector& s) { return s.matches(topic); });
-            };
-        }
-        result.replay = hub_.log_.replay(after, mark, filter);
+        // The first page only: the stream asks for the next one (replay_more()) once it has
+        // queued this one, so that it never holds more than a page of decoded events.
+        result.replay = hub_.log_.replay(after, mark, replay_filter(in), kReplayPageBytes);
         if (!result.replay.error.empty()) {
             result.unavailable = std::move(result.replay.error);
             result.replay = log::Replay{};
@@ -116,6 +125,9 @@ SubscribeResult Shard::subscribe(Subscriber& sub, Interest interest,
         if (result.replay.gap) {
             result.resume_header = "earliest";
         }
+        sub.replay_after_ = result.replay.next_after;
+        sub.replay_upto_ = mark;
+        sub.replay_more_ = result.replay.more;
         auto& events = result.replay.events;
         events.erase(std::remove_if(events.begin(), events.end(),
                                     [&sub](const log::EventPtr& ev) { return !sub.wants(*ev); }),
@@ -125,6 +137,9 @@ SubscribeResult Shard::subscribe(Subscriber& sub, Interest interest,
         sub.position_ = std::max(mark, after);
     }
     hub_.replayed_.fetch_add(result.replay.events.size(), std::memory_order_relaxed);
+    if (last_event_id && result.unavailable.empty()) {
+        hub_.replay_pages_.fetch_add(1, std::memory_order_relaxed);
+    }
 
     sub.links_.assign(in.exact.size(), Subscriber::Link{});
     for (std::size_t i = 0; i < in.exact.size(); ++i) {
@@ -149,11 +164,35 @@ SubscribeResult Shard::subscribe(Subscriber& sub, Interest interest,
     return result;
 }
 
+log::Replay Shard::replay_more(Subscriber& sub) {
+    log::Replay page;
+    if (!sub.replay_more_) {
+        return page;
+    }
+    // Without the hub's lock, as the first page: the log may read a disk or a network.
+    page = hub_.log_.replay(sub.replay_after_, sub.replay_upto_, replay_filter(sub.interest_),
+                            kReplayPageBytes);
+    sub.replay_after_ = page.next_after;
+    sub.replay_more_ = page.more && !page.gap && page.error.empty();
+    if (page.gap || !page.error.empty()) {
+        page.events.clear(); // the stream ends: its client resumes where it stopped
+        return page;
+    }
+    auto& events = page.events;
+    events.erase(std::remove_if(events.begin(), events.end(),
+                                [&sub](const log::EventPtr& ev) { return !sub.wants(*ev); }),
+                 events.end());
+    hub_.replayed_.fetch_add(events.size(), std::memory_order_relaxed);
+    hub_.replay_pages_.fetch_add(1, std::memory_order_relaxed);
+    return page;
+}
+
 void Shard::unsubscribe(Subscriber& sub) {
     if (!sub.subscribed_) {
         return;
     }
     sub.subscribed_ = false;
+    sub.replay_more_ = false;
     for (std::size_t i = 0; i < sub.links_.size(); ++i) {
         Subscriber::Link& link = sub.links_[i];
         link.prev->next = link.next;

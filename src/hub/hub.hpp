@@ -29,6 +29,12 @@ inline constexpr std::string_view kStatsTopic = "$sys/stats";
 
 class Hub;
 
+// The bytes of event frames a replay reads from the log at a time (log::EventLog::replay's
+// bound). A stream holds one such page of decoded events (about twice this in memory, data
+// and frame) besides the frames queued ahead of its client, however long the history it
+// resumes from: the SQLite and Redis stores decode a copy of each event per stream.
+inline constexpr std::size_t kReplayPageBytes = 256 * 1024;
+
 struct SubscribeResult {
     log::Replay replay; // to send before anything live
     // The value of the `Last-Event-ID` response header when a resume was asked for.
@@ -54,6 +60,13 @@ public:
     [[nodiscard]] SubscribeResult subscribe(Subscriber& sub, Interest interest,
                                             const std::optional<std::string>& last_event_id);
     void unsubscribe(Subscriber& sub);
+    // The next page of the subscriber's replay, when subscribe() (or the last call) said
+    // more remain (Subscriber::replay_pending()): up to the same position, with the same
+    // filtering. A page with `gap` (retention dropped events since the last page) or
+    // `error` (the store cannot be read) carries no events and ends the replay: the stream
+    // must end so that its client resumes and learns of it. Reads the log without the hub's
+    // lock, as subscribe() does.
+    [[nodiscard]] log::Replay replay_more(Subscriber& sub);
 
     // Delivers every event in the inbox, then flushes each subscriber that got any; ends
     // the streams that may have missed events the log lost (Hub::lost).
@@ -198,6 +211,10 @@ public:
     [[nodiscard]] std::uint64_t replayed() const noexcept {
         return replayed_.load(std::memory_order_relaxed);
     }
+    // Replay pages read from the log (the first of each resume included).
+    [[nodiscard]] std::uint64_t replay_pages() const noexcept {
+        return replay_pages_.load(std::memory_order_relaxed);
+    }
     [[nodiscard]] std::uint64_t delivered() const noexcept;
 
 private:
@@ -255,6 +272,7 @@ private:
     std::set<std::string, std::less<>> changed_topics_;
     std::atomic<std::uint64_t> published_{0};
     std::atomic<std::uint64_t> replayed_{0};
+    std::atomic<std::uint64_t> replay_pages_{0};
 };
 
 } // namespace herald::hub

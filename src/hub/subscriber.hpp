@@ -60,6 +60,9 @@ public:
     // The position of the last event delivered (or replayed up to).
     [[nodiscard]] std::uint64_t position() const noexcept { return position_; }
 
+    // Whether the replay has pages still to read (Shard::replay_more()).
+    [[nodiscard]] bool replay_pending() const noexcept { return replay_more_; }
+
     // Whether the event is for this subscriber (topics and privacy; not the position).
     [[nodiscard]] bool wants(const log::Event& event) const noexcept;
 
@@ -76,6 +79,11 @@ private:
     std::vector<Link> links_; // one per interest_.exact entry, fixed while subscribed
     std::uint64_t position_ = 0;
     std::uint32_t pattern_slot_ = 0; // index in the shard's pattern list
+    // The replay's progress: the position its last page reached, the position it stops at
+    // (where live events start), and whether pages remain.
+    std::uint64_t replay_after_ = 0;
+    std::uint64_t replay_upto_ = 0;
+    bool replay_more_ = false;
     bool subscribed_ = false;
     bool flush_pending_ = false;
 };

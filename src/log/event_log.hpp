@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <span>
 #include <string>
@@ -49,7 +50,31 @@ struct Replay {
     // Not empty when the history could not be read (the store is unreachable): `events`
     // is then empty.
     std::string error;
+    // True when the replay was cut at its byte bound and events remain after `next_after`
+    // (up to the `upto` asked for): the next page asks for them with `after = next_after`.
+    bool more = false;
+    // The position this page reached: its last event's, or the `after` asked for when it
+    // has none. A caller that drops some of the page's events still continues from here.
+    std::uint64_t next_after = 0;
 };
+
+// A replay bound that bounds nothing: every event in the range, in one answer.
+inline constexpr std::size_t kWholeReplay = std::numeric_limits<std::size_t>::max();
+
+// Cuts `out.events` (in position order, all after `after`) to the first events whose
+// frames reach `max_bytes` together (at least one), sets `more` when any were cut or when
+// `beyond` (the reader stopped before the end of the range), and sets `next_after`.
+inline void cut_page(Replay& out, std::uint64_t after, std::size_t max_bytes, bool beyond) {
+    std::size_t bytes = 0;
+    std::size_t kept = 0;
+    while (kept < out.events.size() && (kept == 0 || bytes < max_bytes)) {
+        bytes += out.events[kept]->frame.size();
+        ++kept;
+    }
+    out.more = beyond || kept < out.events.size();
+    out.events.resize(kept);
+    out.next_after = out.events.empty() ? after : out.events.back()->position;
+}
 
 struct TopicStats {
     std::string topic;
@@ -125,9 +150,19 @@ public:
     // position below any the log will assign). Read once, when the hub starts.
     [[nodiscard]] virtual std::uint64_t last_position() const = 0;
 
-    // Every retained event with `after` < position <= `upto` on the topics of `filter`.
+    // The retained events with `after` < position <= `upto` on the topics of `filter`, in
+    // position order, from the first on, as many as have frames of about `max_bytes`
+    // together: the first that reach it, at least one when any exists. `more` then says
+    // whether events remain after `next_after`; `gap` is about drops after `after`. A
+    // replay is paged this way so that a stream holds one page of decoded events, never a
+    // whole history (the hub's kReplayPageBytes).
     [[nodiscard]] virtual Replay replay(std::uint64_t after, std::uint64_t upto,
-                                        const TopicFilter& filter) const = 0;
+                                        const TopicFilter& filter, std::size_t max_bytes) const = 0;
+    // The whole range in one answer.
+    [[nodiscard]] Replay replay(std::uint64_t after, std::uint64_t upto,
+                                const TopicFilter& filter) const {
+        return replay(after, upto, filter, kWholeReplay);
+    }
 
     // Drops events older than the age bound; called about once a second.
     virtual void expire(std::int64_t now_ms) = 0;

@@ -244,7 +244,7 @@ void MemoryStore::collect(const Ring& ring, std::uint64_t after, std::vector<con
 }
 
 log::Replay MemoryStore::replay(std::uint64_t after, std::uint64_t upto,
-                                const log::TopicFilter& filter) const {
+                                const log::TopicFilter& filter, std::size_t max_bytes) const {
     std::lock_guard lock(mu_);
     log::Replay out;
     std::vector<const Ring*> rings;
@@ -287,20 +287,27 @@ log::Replay MemoryStore::replay(std::uint64_t after, std::uint64_t upto,
         }
     }
     std::uint64_t last = after;
+    std::size_t bytes = 0;
     while (!heap.empty()) {
         Cursor c = heap.top();
-        heap.pop();
         if ((*c.it)->position > upto) {
             break; // the heap yields positions in order: the rest are later still
         }
         if ((*c.it)->position > last) {
+            if (!out.events.empty() && bytes >= max_bytes) {
+                out.more = true; // the page is full and this event is the next one
+                break;
+            }
             last = (*c.it)->position;
+            bytes += (*c.it)->frame.size();
             out.events.push_back(*c.it);
         }
+        heap.pop();
         if (++c.it != c.end) {
             heap.push(c);
         }
     }
+    out.next_after = last;
     return out;
 }
 

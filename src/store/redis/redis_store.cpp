@@ -31,6 +31,9 @@ using redis::text_of;
 constexpr std::size_t kPage = 1000;
 constexpr std::size_t kTopicsPerCall = 16;
 constexpr std::string_view kPageText = "1000";
+// The fewest events a paged replay asks Redis for at once (its first call, before it knows
+// how large the events are).
+constexpr std::size_t kMinChunk = 16;
 constexpr auto kHistoryFresh = std::chrono::seconds(1);
 
 redis::NodeConfig configure(const RedisOptions& options) {
@@ -72,7 +75,7 @@ struct RedisStore::Impl {
         return node.config.prefix + std::string(name);
     }
     log::Replay read_replay(redis::Connection& conn, std::uint64_t after, std::uint64_t upto,
-                            const log::TopicFilter& filter) const;
+                            const log::TopicFilter& filter, std::size_t max_bytes) const;
 };
 
 RedisStore::RedisStore(RedisOptions options) : impl_(std::make_unique<Impl>(configure(options))) {
@@ -152,14 +155,14 @@ std::uint64_t RedisStore::last_position() const {
 }
 
 log::Replay RedisStore::replay(std::uint64_t after, std::uint64_t upto,
-                               const log::TopicFilter& filter) const {
+                               const log::TopicFilter& filter, std::size_t max_bytes) const {
     if (auto why = impl_->node.health.reason()) {
         return {{}, false, std::move(*why)};
     }
     if (impl_->cache && upto <= impl_->follower.last_position()) {
         // The follower puts every live event in the cache before the hub hears of it, so
         // up to what it has delivered the cache is complete unless it reports a gap.
-        log::Replay fast = impl_->cache->replay(after, upto, filter);
+        log::Replay fast = impl_->cache->replay(after, upto, filter, max_bytes);
         if (!fast.gap) {
             impl_->memory_replays.fetch_add(1, std::memory_order_relaxed);
             return fast;
@@ -171,12 +174,12 @@ log::Replay RedisStore::replay(std::uint64_t after, std::uint64_t upto,
     if (!conn) {
         return {{}, false, impl_->node.config.label + ": " + error};
     }
-    return impl_->read_replay(*conn, after, upto, filter);
+    return impl_->read_replay(*conn, after, upto, filter, max_bytes);
 }
 
 log::Replay RedisStore::Impl::read_replay(redis::Connection& conn, std::uint64_t after,
-                                          std::uint64_t upto,
-                                          const log::TopicFilter& filter) const {
+                                          std::uint64_t upto, const log::TopicFilter& filter,
+                                          std::size_t max_bytes) const {
     const redis::NodeConfig& cfg = node.config;
     auto failed = [&](const Reply& r) {
         return log::Replay{
@@ -213,12 +216,30 @@ log::Replay RedisStore::Impl::read_replay(redis::Connection& conn, std::uint64_t
     log::Replay out;
     std::map<std::uint64_t, log::EventPtr> merged;
     const std::string upto_text = std::to_string(upto);
+    // Each call reads a group's events in position order from its cursor on, in chunks
+    // sized from the events seen so far so that a page takes a few calls, not hundreds.
+    // A group stops once its events reach the page's bytes: the page cannot go past its
+    // last event read (`cut`), since the next one is unread, so later groups stop there.
+    std::uint64_t cut = upto;
+    bool beyond = false; // events remain after `cut`
+    std::size_t seen_bytes = 0;
+    std::size_t seen_events = 0;
     for (std::size_t first = 0; first < names.size(); first += kTopicsPerCall) {
         const std::size_t last = std::min(first + kTopicsPerCall, names.size());
         std::uint64_t cursor = after;
+        std::size_t bytes = 0;
         for (;;) {
+            std::size_t chunk = kPage;
+            if (max_bytes != log::kWholeReplay && seen_events > 0) {
+                const std::size_t average = std::max<std::size_t>(1, seen_bytes / seen_events);
+                const std::size_t left = max_bytes > bytes ? max_bytes - bytes : 0;
+                chunk = std::clamp<std::size_t>(left / average + 1, kMinChunk, kPage);
+            } else if (max_bytes != log::kWholeReplay) {
+                chunk = kMinChunk;
+            }
             const std::string cursor_text = std::to_string(cursor);
-            std::vector<std::string_view> args = {cfg.prefix, cursor_text, upto_text, kPageText};
+            const std::string chunk_text = std::to_string(chunk);
+            std::vector<std::string_view> args = {cfg.prefix, cursor_text, upto_text, chunk_text};
             args.insert(args.end(), names.begin() + static_cast<std::ptrdiff_t>(first),
                         names.begin() + static_cast<std::ptrdiff_t>(last));
             Reply r = conn.eval(Script::read_topics, args);
@@ -227,6 +248,7 @@ log::Replay RedisStore::Impl::read_replay(redis::Connection& conn, std::uint64_t
             }
             const redisReply* records = element(r.get(), 0);
             const std::uint64_t before = cursor;
+            bool full = false;
             // Each event's head, then its body.
             for (std::size_t i = 0; i + 1 < size_of(records); i += 2) {
                 const std::string_view rec = text_of(element(records, i));
@@ -234,11 +256,25 @@ log::Replay RedisStore::Impl::read_replay(redis::Connection& conn, std::uint64_t
                 if (!head) {
                     continue;
                 }
+                if (full || head->position > cut) {
+                    beyond = true; // the page cannot reach it
+                    break;
+                }
                 cursor = std::max(cursor, head->position);
-                if (!merged.contains(head->position)) {
-                    if (auto ev = redis::decode(rec, text_of(element(records, i + 1)))) {
-                        merged.emplace(head->position, std::move(ev));
+                auto it = merged.find(head->position);
+                if (it == merged.end()) {
+                    auto ev = redis::decode(rec, text_of(element(records, i + 1)));
+                    if (!ev) {
+                        continue;
                     }
+                    it = merged.emplace(head->position, std::move(ev)).first;
+                    seen_bytes += it->second->frame.size();
+                    ++seen_events;
+                }
+                bytes += it->second->frame.size();
+                if (bytes >= max_bytes) {
+                    cut = head->position;
+                    full = true;
                 }
             }
             // The floors were read with the records: an event missing from them shows here.
@@ -248,10 +284,31 @@ log::Replay RedisStore::Impl::read_replay(redis::Connection& conn, std::uint64_t
                     out.gap = true;
                 }
             }
-            if (number_of(element(r.get(), 3)) != 1U || cursor == before) {
+            const bool remaining = number_of(element(r.get(), 3)) == 1U;
+            if (full) {
+                if (!beyond && remaining) {
+                    // The chunk ended with the page: one more look says whether the group
+                    // has events after it.
+                    const std::string cut_text = std::to_string(cut);
+                    args[1] = cut_text;
+                    args[3] = "1";
+                    Reply next = conn.eval(Script::read_topics, args);
+                    if (!next || next.is_error()) {
+                        return failed(next);
+                    }
+                    beyond = size_of(element(next.get(), 0)) > 0;
+                }
+                break;
+            }
+            if (beyond || !remaining || cursor == before) {
                 break;
             }
         }
+    }
+    // Groups read before the cut came down may hold events after it.
+    if (auto first_after = merged.upper_bound(cut); first_after != merged.end()) {
+        beyond = true;
+        merged.erase(first_after, merged.end());
     }
     if (filter.pattern) {
         // A covered topic may be any that was forgotten. Read last: the floor only rises.
@@ -265,6 +322,7 @@ log::Replay RedisStore::Impl::read_replay(redis::Connection& conn, std::uint64_t
     for (auto& [pos, ev] : merged) {
         out.events.push_back(std::move(ev));
     }
+    log::cut_page(out, after, max_bytes, beyond);
     return out;
 }
 

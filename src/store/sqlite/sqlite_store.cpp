@@ -287,8 +287,8 @@ struct SqliteStore::Impl {
     // every publisher of the batch gets its answer.
     void settle(Commit& done, std::vector<log::AppendDone>& dones);
 
-    log::Replay disk_replay(std::uint64_t after, std::uint64_t upto,
-                            const log::TopicFilter& filter) const;
+    log::Replay disk_replay(std::uint64_t after, std::uint64_t upto, const log::TopicFilter& filter,
+                            std::size_t max_bytes) const;
 };
 
 // ---- opening ----
@@ -928,7 +928,8 @@ void SqliteStore::Impl::settle(Commit& done, std::vector<log::AppendDone>& dones
 // ---- replay from the database ----
 
 log::Replay SqliteStore::Impl::disk_replay(std::uint64_t after, std::uint64_t upto,
-                                           const log::TopicFilter& filter) const {
+                                           const log::TopicFilter& filter,
+                                           std::size_t max_bytes) const {
     log::Replay out;
     std::vector<std::pair<std::int64_t, std::string>> covered; // (topic_id, name)
     {
@@ -961,21 +962,44 @@ log::Replay SqliteStore::Impl::disk_replay(std::uint64_t after, std::uint64_t up
     // Positions are below 2^63 (SQLite integers are signed): a bound above, such as ~0 for
     // "every position", must not wrap to a negative one, which would select nothing.
     constexpr auto kMaxSql = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+    // Each topic is read in position order until its own events reach the page's bytes:
+    // the page cannot go past that topic's last event read (`cut`), since its next one is
+    // unread, so later topics stop there too. Memory holds at most a page per topic read.
+    std::uint64_t cut = upto;
+    bool beyond = false; // events remain after `cut`
     std::lock_guard lock(reader_mu);
     for (const auto& [id, name] : covered) {
         sql::Resetting guard(read_topic);
         read_topic.bind(1, id).bind(2, std::min(after, kMaxSql)).bind(3, std::min(upto, kMaxSql));
+        std::size_t bytes = 0;
         while (read_topic.step()) {
             const auto pos = static_cast<std::uint64_t>(read_topic.integer(0));
-            if (!merged.contains(pos)) {
-                merged.emplace(pos, read_event(read_topic, name));
+            if (pos > cut) {
+                beyond = true; // the page cannot reach it
+                break;
+            }
+            auto it = merged.find(pos);
+            if (it == merged.end()) {
+                it = merged.emplace(pos, read_event(read_topic, name)).first;
+            }
+            bytes += it->second->frame.size();
+            if (bytes >= max_bytes) {
+                cut = pos;
+                beyond = beyond || read_topic.step(); // another of this topic is after it
+                break;
             }
         }
+    }
+    // Topics read before the cut came down may hold events after it.
+    if (auto first_after = merged.upper_bound(cut); first_after != merged.end()) {
+        beyond = true;
+        merged.erase(first_after, merged.end());
     }
     out.events.reserve(merged.size());
     for (auto& [pos, ev] : merged) {
         out.events.push_back(std::move(ev));
     }
+    log::cut_page(out, after, max_bytes, beyond);
     return out;
 }
 
@@ -1117,9 +1141,9 @@ std::uint64_t SqliteStore::last_position() const {
 }
 
 log::Replay SqliteStore::replay(std::uint64_t after, std::uint64_t upto,
-                                const log::TopicFilter& filter) const {
+                                const log::TopicFilter& filter, std::size_t max_bytes) const {
     Impl& s = *impl_;
-    log::Replay fast = s.cache->replay(after, upto, filter);
+    log::Replay fast = s.cache->replay(after, upto, filter, max_bytes);
     if (!fast.gap) {
         s.memory_replays.fetch_add(1, std::memory_order_relaxed);
         return fast;
@@ -1127,7 +1151,7 @@ log::Replay SqliteStore::replay(std::uint64_t after, std::uint64_t upto,
     // Memory lacks part of the range: the database has everything retained.
     s.disk_replays.fetch_add(1, std::memory_order_relaxed);
     try {
-        return s.disk_replay(after, upto, filter);
+        return s.disk_replay(after, upto, filter, max_bytes);
     } catch (const sql::Error& e) {
         spdlog::warn("{}: replay from the database failed, serving memory's part: {}", s.label,
                      e.what());

@@ -44,8 +44,10 @@ public:
 
     [[nodiscard]] std::optional<std::uint64_t> position_of(std::string_view id) const override;
     [[nodiscard]] std::uint64_t last_position() const override;
+    using log::EventLog::replay;
     [[nodiscard]] log::Replay replay(std::uint64_t after, std::uint64_t upto,
-                                     const log::TopicFilter& filter) const override;
+                                     const log::TopicFilter& filter,
+                                     std::size_t max_bytes) const override;
     void expire(std::int64_t now_ms) override;
     using log::EventLog::topics;
     [[nodiscard]] std::vector<log::TopicStats> topics(const log::TopicRange& range) const override;

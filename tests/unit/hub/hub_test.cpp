@@ -421,6 +421,87 @@ TEST_F(HubTest, ResubscribeTheSameSubscriber) {
 
 // ---- resume ----
 
+// A long resume comes a page at a time: the subscription holds the first page, each later
+// page is read when the stream asks, every page within kReplayPageBytes (plus the event
+// that reached it), together every event once in order, and nothing published after the
+// subscription (that comes live).
+TEST_F(HubTest, ALongResumeIsReadAPageAtATimeUpToTheSubscriptionsMark) {
+    const std::string body(2000, 'x');
+    Strings wanted;
+    for (int i = 0; i < 600; ++i) {
+        wanted.push_back(pub({"a"}, body));
+        (void)pub({i % 3 == 0 ? "a" : "b"}, std::to_string(i)); // some for "a", some not
+        if (i % 3 == 0) {
+            wanted.push_back(std::to_string(store_.last_position()));
+        }
+    }
+    Recorder s;
+    const auto pages_before = hub_.replay_pages();
+    auto res = subscribe(0, s, {"a"}, "earliest");
+    EXPECT_EQ(res.resume_header, "earliest");
+    auto within_page = [](const log::Replay& page) {
+        std::size_t bytes = 0;
+        for (std::size_t i = 0; i + 1 < page.events.size(); ++i) {
+            bytes += page.events[i]->frame.size();
+        }
+        return bytes < kReplayPageBytes;
+    };
+    EXPECT_TRUE(within_page(res.replay));
+    EXPECT_TRUE(s.replay_pending());
+    Strings got = ids_of(res.replay);
+    // Published after the subscription: live, never in a page.
+    const auto live = pub({"a"}, "live");
+    std::size_t pages = 1;
+    while (s.replay_pending()) {
+        ASSERT_LT(pages, 100U) << "the pages do not end";
+        auto page = hub_.shard(0).replay_more(s);
+        EXPECT_FALSE(page.gap);
+        EXPECT_TRUE(page.error.empty());
+        EXPECT_TRUE(within_page(page));
+        const auto ids = ids_of(page);
+        got.insert(got.end(), ids.begin(), ids.end());
+        ++pages;
+    }
+    EXPECT_EQ(got, wanted);
+    // About 1.5 MB of frames: several pages, each counted.
+    EXPECT_GE(pages, 5U);
+    EXPECT_EQ(hub_.replay_pages() - pages_before, pages);
+    EXPECT_EQ(hub_.replayed(), wanted.size());
+    // The replay ended: no further page, and the live event arrives once.
+    EXPECT_TRUE(hub_.shard(0).replay_more(s).events.empty());
+    drain();
+    EXPECT_EQ(s.ids, Strings{live});
+    hub_.shard(0).unsubscribe(s);
+}
+
+// A page read after retention dropped events since the previous one reports the gap and
+// ends the replay: the stream ends, and its client resumes and learns of it.
+class SmallHistoryHubTest : public HubTest {
+protected:
+    SmallHistoryHubTest() : HubTest({200, 100000000, 0}) {}
+};
+
+TEST_F(SmallHistoryHubTest, ALaterPageAfterRetentionDroppedEventsReportsTheGap) {
+    const std::string body(2000, 'x');
+    for (int i = 0; i < 200; ++i) {
+        (void)pub({"a"}, body);
+    }
+    Recorder s;
+    auto res = subscribe(0, s, {"a"}, "earliest");
+    EXPECT_EQ(res.resume_header, "earliest");
+    EXPECT_FALSE(res.replay.gap);
+    ASSERT_TRUE(s.replay_pending());
+    // The whole history turns over before the stream asks for its next page.
+    for (int i = 0; i < 200; ++i) {
+        (void)pub({"a"}, body);
+    }
+    auto page = hub_.shard(0).replay_more(s);
+    EXPECT_TRUE(page.gap);
+    EXPECT_TRUE(page.events.empty());
+    EXPECT_FALSE(s.replay_pending());
+    hub_.shard(0).unsubscribe(s);
+}
+
 TEST_F(HubTest, ResumeFromARetainedIdReplaysWhatFollows) {
     const auto e1 = pub({"a"});
     const auto e2 = pub({"a"});
@@ -1236,9 +1317,10 @@ public:
         return inner_.position_of(id);
     }
     std::uint64_t last_position() const override { return 0; }
-    log::Replay replay(std::uint64_t after, std::uint64_t upto,
-                       const log::TopicFilter& filter) const override {
-        return inner_.replay(after, upto, filter);
+    using log::EventLog::replay;
+    log::Replay replay(std::uint64_t after, std::uint64_t upto, const log::TopicFilter& filter,
+                       std::size_t max_bytes) const override {
+        return inner_.replay(after, upto, filter, max_bytes);
     }
     void expire(std::int64_t now_ms) override { inner_.expire(now_ms); }
     using log::EventLog::topics;

@@ -88,7 +88,7 @@ using SqliteFileFixture = SqliteFixtureOf<0>;
 
 // One redis-server per suite, emptied before each test (the store's keys have a fixed
 // prefix); reopening is a new store object on the same Redis.
-struct RedisFixture {
+template <std::size_t CacheEvents> struct RedisFixtureOf {
     static constexpr bool kDurable = true;
     static inline std::unique_ptr<testing::RedisServer> server;
     static void set_up_suite() { server = std::make_unique<testing::RedisServer>(); }
@@ -100,9 +100,14 @@ struct RedisFixture {
         o.retention = retention;
         o.timeout_ms = 10000; // TSan on two cores: no spurious `unavailable`
         o.node_name = "contract";
+        o.cache_events = CacheEvents;
         return std::make_unique<RedisStore>(std::move(o));
     }
 };
+// With its cache of recent events (the default size).
+using RedisFixture = RedisFixtureOf<1000>;
+// Without: every replay reads Redis.
+using RedisReadFixture = RedisFixtureOf<0>;
 
 // ---- what the tests observe ----
 
@@ -364,13 +369,16 @@ struct StoreName {
             return "Sqlite";
         } else if constexpr (std::is_same_v<T, SqliteFileFixture>) {
             return "SqliteNoCache";
-        } else {
+        } else if constexpr (std::is_same_v<T, RedisFixture>) {
             return "Redis";
+        } else {
+            return "RedisNoCache";
         }
     }
 };
 
-using Stores = ::testing::Types<MemoryFixture, SqliteFixture, SqliteFileFixture, RedisFixture>;
+using Stores = ::testing::Types<MemoryFixture, SqliteFixture, SqliteFileFixture, RedisFixture,
+                                RedisReadFixture>;
 TYPED_TEST_SUITE(StoreContract, Stores, StoreName);
 
 #define HERALD_SKIP_UNLESS_DURABLE()                                                               \
@@ -672,6 +680,160 @@ TYPED_TEST(StoreContract, ReplayHonoursAfterAndUpto) {
               positions({e[0], e[1]}));
     EXPECT_EQ(positions(this->replay(e[0]->position, e[3]->position, prefixed("")).events),
               positions({e[1], e[2], e[3]}));
+}
+
+// ---- replay in pages ----
+
+// Frame bytes of a page's events.
+std::size_t frame_bytes(const std::vector<EventPtr>& events) {
+    std::size_t out = 0;
+    for (const auto& ev : events) {
+        out += ev->frame.size();
+    }
+    return out;
+}
+
+TYPED_TEST(StoreContract, ReplayPagesConcatenateToTheWholeReplay) {
+    auto& store = this->open();
+    std::mt19937 rng(20261204); // fixed: a failure reproduces
+    auto pick = [&rng](std::size_t n) {
+        return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng);
+    };
+    const std::vector<std::string> all_topics = {"a", "b", "news/uk", "news/fr", "c", "d"};
+    std::vector<EventPtr> added;
+    for (int i = 0; i < 240; ++i) {
+        std::vector<std::string> topics;
+        for (std::size_t t = 0, count = 1 + pick(2); t < count; ++t) {
+            topics.push_back(all_topics[pick(all_topics.size())]);
+        }
+        added.push_back(this->add(topics, std::string(pick(700), 'x')));
+    }
+    const std::vector<TopicFilter> filters = {
+        exact({"a"}),      exact({"a", "news/uk", "d"}), exact(all_topics),
+        prefixed("news/"), prefixed("news/", {"c"}),     prefixed(""),
+        exact({"nobody"}),
+    };
+    const std::uint64_t s = this->start_;
+    const std::vector<std::uint64_t> uptos = {kAll, added[170]->position};
+    const std::vector<std::uint64_t> afters = {s, added[40]->position};
+    for (std::size_t f = 0; f < filters.size(); ++f) {
+        for (const auto upto : uptos) {
+            for (const auto after : afters) {
+                const auto whole = this->replay(after, upto, filters[f]);
+                EXPECT_FALSE(whole.more);
+                for (const std::size_t max_bytes :
+                     {std::size_t{1}, std::size_t{900}, std::size_t{4000}, std::size_t{1} << 20}) {
+                    std::vector<std::uint64_t> paged;
+                    std::uint64_t from = after;
+                    int pages = 0;
+                    for (;; ++pages) {
+                        ASSERT_LT(pages, 1000) << "the pages do not end";
+                        const auto page = store.replay(from, upto, filters[f], max_bytes);
+                        ASSERT_TRUE(page.error.empty()) << page.error;
+                        EXPECT_FALSE(page.gap);
+                        const auto got = positions(page.events);
+                        paged.insert(paged.end(), got.begin(), got.end());
+                        // About max_bytes: the last event is the one that reached it.
+                        if (!page.events.empty()) {
+                            const std::vector<EventPtr> head(page.events.begin(),
+                                                             page.events.end() - 1);
+                            EXPECT_LT(frame_bytes(head), max_bytes)
+                                << "filter " << f << ", page " << pages;
+                            EXPECT_EQ(page.next_after, page.events.back()->position);
+                        } else {
+                            EXPECT_EQ(page.next_after, from);
+                        }
+                        if (!page.more) {
+                            break;
+                        }
+                        // A page that says more is full and not empty.
+                        ASSERT_FALSE(page.events.empty());
+                        EXPECT_GE(frame_bytes(page.events), max_bytes);
+                        from = page.next_after;
+                    }
+                    EXPECT_EQ(paged, positions(whole.events))
+                        << "filter " << f << ", max_bytes " << max_bytes << ", after " << after
+                        << ", upto " << upto;
+                }
+            }
+        }
+        if (this->HasFailure()) {
+            return; // one filter's differences say enough
+        }
+    }
+}
+
+TYPED_TEST(StoreContract, ReplayPagesAtTheirEdges) {
+    auto& store = this->open();
+    const auto s = this->start_;
+    const auto a = exact({"a"});
+    // Nothing at all: one empty page, nothing more, where it started.
+    auto empty = store.replay(s, kAll, a, 100);
+    EXPECT_TRUE(empty.events.empty());
+    EXPECT_FALSE(empty.more);
+    EXPECT_EQ(empty.next_after, s);
+
+    auto e1 = this->add({"a"}, std::string(100, '1'));
+    auto e2 = this->add({"a"}, std::string(100, '2'));
+    const std::size_t two = e1->frame.size() + e2->frame.size();
+    // Exactly one page: the two events reach the bound together, and nothing follows.
+    auto one = store.replay(s, kAll, a, two);
+    EXPECT_EQ(positions(one.events), positions({e1, e2}));
+    EXPECT_FALSE(one.more);
+    EXPECT_EQ(one.next_after, e2->position);
+    // A byte more than both: still one page.
+    auto roomy = store.replay(s, kAll, a, two + 1);
+    EXPECT_EQ(positions(roomy.events), positions({e1, e2}));
+    EXPECT_FALSE(roomy.more);
+
+    auto e3 = this->add({"a"}, std::string(100, '3'));
+    // Now a third event follows the full page.
+    auto full = store.replay(s, kAll, a, two);
+    EXPECT_EQ(positions(full.events), positions({e1, e2}));
+    EXPECT_TRUE(full.more);
+    EXPECT_EQ(full.next_after, e2->position);
+    // ...unless `upto` stops before it.
+    auto bounded = store.replay(s, e2->position, a, two);
+    EXPECT_EQ(positions(bounded.events), positions({e1, e2}));
+    EXPECT_FALSE(bounded.more);
+    // An event bigger than the page is a page of its own.
+    auto big = store.replay(s, kAll, a, 10);
+    EXPECT_EQ(positions(big.events), positions({e1}));
+    EXPECT_TRUE(big.more);
+    EXPECT_EQ(big.next_after, e1->position);
+    auto last = store.replay(e2->position, kAll, a, 10);
+    EXPECT_EQ(positions(last.events), positions({e3}));
+    EXPECT_FALSE(last.more);
+    EXPECT_EQ(last.next_after, e3->position);
+    // An event on another topic between them changes nothing.
+    auto b4 = this->add({"b"}, "b");
+    auto after_all = store.replay(e3->position, kAll, a, 10);
+    EXPECT_TRUE(after_all.events.empty());
+    EXPECT_FALSE(after_all.more);
+    EXPECT_EQ(positions(store.replay(e3->position, kAll, exact({"a", "b"}), 1).events),
+              positions({b4}));
+}
+
+TYPED_TEST(StoreContract, ALaterReplayPageReportsTheGapOfEventsDroppedSinceTheFirst) {
+    Retention r = kLarge;
+    r.max_events = 4;
+    auto& store = this->open(r);
+    std::vector<EventPtr> a;
+    for (int i = 0; i < 4; ++i) {
+        a.push_back(this->add({"a"}));
+    }
+    const auto s = this->start_;
+    auto first = store.replay(s, kAll, exact({"a"}), 1);
+    EXPECT_EQ(positions(first.events), positions({a[0]}));
+    EXPECT_TRUE(first.more);
+    EXPECT_FALSE(first.gap);
+    // Retention drops a[1] and a[2] before the next page is read.
+    this->add({"a"});
+    this->add({"a"});
+    auto next = store.replay(first.next_after, kAll, exact({"a"}), 1);
+    EXPECT_TRUE(next.gap);
+    auto patterned = store.replay(first.next_after, kAll, prefixed("a"), 1);
+    EXPECT_TRUE(patterned.gap);
 }
 
 TYPED_TEST(StoreContract, MaxEventsDropsATopicsOldestAndReplaysReportTheGap) {
