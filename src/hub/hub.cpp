@@ -128,6 +128,7 @@ SubscribeResult Shard::subscribe(Subscriber& sub, Interest interest,
         sub.replay_after_ = result.replay.next_after;
         sub.replay_upto_ = mark;
         sub.replay_more_ = result.replay.more;
+        sub.replay_gap_told_ = result.replay.gap;
         auto& events = result.replay.events;
         events.erase(std::remove_if(events.begin(), events.end(),
                                     [&sub](const log::EventPtr& ev) { return !sub.wants(*ev); }),
@@ -172,6 +173,15 @@ log::Replay Shard::replay_more(Subscriber& sub) {
     // Without the hub's lock, as the first page: the log may read a disk or a network.
     page = hub_.log_.replay(sub.replay_after_, sub.replay_upto_, replay_filter(sub.interest_),
                             kReplayPageBytes);
+    // A log reports a gap when a covered topic dropped an event after the place asked for,
+    // and cannot tell drops since the first page from older ones. A replay whose first page
+    // found none has none of the older kind: a gap now is events dropped since. One whose
+    // first page found one was told `earliest` (what the history still holds), and an older
+    // drop past this page's place (a busy topic beside a quiet one) would end every page;
+    // it goes on with what remains.
+    if (sub.replay_gap_told_) {
+        page.gap = false;
+    }
     sub.replay_after_ = page.next_after;
     sub.replay_more_ = page.more && !page.gap && page.error.empty();
     if (page.gap || !page.error.empty()) {

@@ -62,10 +62,10 @@ public:
     void unsubscribe(Subscriber& sub);
     // The next page of the subscriber's replay, when subscribe() (or the last call) said
     // more remain (Subscriber::replay_pending()): up to the same position, with the same
-    // filtering. A page with `gap` (retention dropped events since the last page) or
-    // `error` (the store cannot be read) carries no events and ends the replay: the stream
-    // must end so that its client resumes and learns of it. Reads the log without the hub's
-    // lock, as subscribe() does.
+    // filtering. A page with `gap` (retention dropped events since the last page; reported
+    // only when the first page had none, see hub.cpp) or `error` (the store cannot be read)
+    // carries no events and ends the replay: the stream must end so that its client resumes
+    // and learns of it. Reads the log without the hub's lock, as subscribe() does.
     [[nodiscard]] log::Replay replay_more(Subscriber& sub);
 
     // Delivers every event in the inbox, then flushes each subscriber that got any; ends

@@ -84,6 +84,7 @@ private:
     std::uint64_t replay_after_ = 0;
     std::uint64_t replay_upto_ = 0;
     bool replay_more_ = false;
+    bool replay_gap_told_ = false; // the first page had a gap: the resume was told `earliest`
     bool subscribed_ = false;
     bool flush_pending_ = false;
 };

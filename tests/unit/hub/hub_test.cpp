@@ -502,6 +502,40 @@ TEST_F(SmallHistoryHubTest, ALaterPageAfterRetentionDroppedEventsReportsTheGap) 
     hub_.shard(0).unsubscribe(s);
 }
 
+// A resume already told `earliest` (its first page found events dropped after the place it
+// asked for) is not ended by that same drop on a later page: a busy topic whose retention
+// dropped events beyond the first page, beside a quiet one, replays whole in pages.
+TEST_F(SmallHistoryHubTest, ADropTheFirstPageReportedDoesNotEndALaterPage) {
+    const std::string body(2000, 'x');
+    Strings wanted;
+    for (int i = 0; i < 150; ++i) {
+        wanted.push_back(pub({"quiet"}, body)); // about 300 KB: more than a page
+    }
+    Strings busy;
+    for (int i = 0; i < 400; ++i) {
+        busy.push_back(pub({"busy"})); // 200 retained: the first 200 are dropped
+    }
+    wanted.insert(wanted.end(), busy.begin() + 200, busy.end());
+    Recorder s;
+    auto res = subscribe(0, s, {"quiet", "busy"}, "earliest");
+    EXPECT_EQ(res.resume_header, "earliest");
+    EXPECT_TRUE(res.replay.gap);
+    ASSERT_TRUE(s.replay_pending());
+    Strings got = ids_of(res.replay);
+    std::size_t pages = 1;
+    while (s.replay_pending()) {
+        ASSERT_LT(pages, 100U) << "the pages do not end";
+        auto page = hub_.shard(0).replay_more(s);
+        EXPECT_FALSE(page.gap) << "page " << pages;
+        const auto ids = ids_of(page);
+        got.insert(got.end(), ids.begin(), ids.end());
+        ++pages;
+    }
+    EXPECT_GE(pages, 2U);
+    EXPECT_EQ(got, wanted);
+    hub_.shard(0).unsubscribe(s);
+}
+
 TEST_F(HubTest, ResumeFromARetainedIdReplaysWhatFollows) {
     const auto e1 = pub({"a"});
     const auto e2 = pub({"a"});
